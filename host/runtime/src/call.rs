@@ -1,0 +1,199 @@
+//! One call in one fresh `Store`: build the sandbox from the tool's grants, run under the
+//! deadline and memory cap, and turn whatever happened into output or a [`CallError`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{PluginPre, ToolDescriptor, ToolError};
+use crate::error::CallError;
+use crate::grants::ToolGrants;
+use crate::limits::{CallLimiter, Limits};
+
+/// A request to run one tool once.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolCall<'a> {
+    /// The tool name, as the component describes it.
+    pub tool: &'a str,
+    /// The input, JSON text.
+    pub input: &'a str,
+    /// What this call may touch.
+    pub grants: &'a ToolGrants,
+    /// Memory, deadline and output caps.
+    pub limits: Limits,
+}
+
+/// What a successful call returns.
+#[derive(Debug, Clone)]
+pub struct CallOutput {
+    /// The output, JSON text, at most `limits.output_bytes` long.
+    pub output: String,
+    /// Wall-clock time from store creation to the result.
+    pub duration: Duration,
+}
+
+/// Data of the per-call `Store`: the WASI context built from the grants, the limiter, and
+/// labels for logs. Dropped with the store at the end of the call.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: CallLimiter,
+    pub(crate) component: Arc<str>,
+    pub(crate) tool: Arc<str>,
+    pub(crate) log_records: u32,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Builds the sandbox: nothing but the granted directories. No env, args, stdio or sockets.
+fn new_store(
+    engine: &Engine,
+    component: Arc<str>,
+    tool: Arc<str>,
+    grants: &ToolGrants,
+    limits: &Limits,
+) -> Result<Store<CallState>, CallError> {
+    let mut wasi = WasiCtx::builder();
+    wasi.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for dir in &grants.dirs {
+        let perms = if dir.access().can_write() {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        wasi.preopened_dir(dir.host(), dir.mount().as_str(), perms)
+            .map_err(|err| {
+                CallError::Internal(format!("cannot open granted directory {}: {err}", dir.host().display()))
+            })?;
+    }
+    let state = CallState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        limiter: CallLimiter::new(limits),
+        component,
+        tool,
+        log_records: 0,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    let deadline = Instant::now() + limits.deadline;
+    store.set_epoch_deadline(1);
+    // Each epoch tick either yields to the executor (so a spinning guest does not hold a worker
+    // thread) or, past the deadline, interrupts the guest.
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    Ok(store)
+}
+
+/// Calls `describe` in a fresh instance with no grants.
+pub(crate) async fn describe(
+    engine: &Engine,
+    pre: &PluginPre<CallState>,
+    component: Arc<str>,
+    limits: Limits,
+) -> Result<Vec<ToolDescriptor>, CallError> {
+    let mut store = new_store(engine, component, "describe".into(), &ToolGrants::none(), &limits)?;
+    let run = async {
+        let plugin = pre.instantiate_async(&mut store).await?;
+        plugin.stockade_plugin_tools().call_describe(&mut store).await
+    };
+    let result = with_deadline(limits.deadline, run).await;
+    settle(result, &store, &limits)
+}
+
+/// Runs one tool call in a fresh instance.
+pub(crate) async fn call(
+    engine: &Engine,
+    pre: &PluginPre<CallState>,
+    component: Arc<str>,
+    call: ToolCall<'_>,
+) -> Result<CallOutput, CallError> {
+    let started = Instant::now();
+    let limits = call.limits;
+    let mut store = new_store(engine, component, call.tool.into(), call.grants, &limits)?;
+    let run = async {
+        let plugin = pre.instantiate_async(&mut store).await?;
+        plugin
+            .stockade_plugin_tools()
+            .call_call(&mut store, call.tool, call.input)
+            .await
+    };
+    let result = with_deadline(limits.deadline, run).await;
+    let output = settle(result, &store, &limits)?.map_err(|err| {
+        if store.data().limiter.memory_refused {
+            return CallError::MemoryLimit(limits.memory_bytes);
+        }
+        match err {
+            ToolError::InvalidInput(msg) => CallError::InvalidInput(msg),
+            ToolError::NotFound(msg) => CallError::NotFound(msg),
+            ToolError::Denied(msg) => CallError::Denied(msg),
+            ToolError::Failed(msg) => CallError::ToolFailed(msg),
+        }
+    })?;
+    let size = output.len() as u64;
+    if size > limits.output_bytes {
+        return Err(CallError::OutputTooLarge {
+            size,
+            limit: limits.output_bytes,
+        });
+    }
+    Ok(CallOutput {
+        output,
+        duration: started.elapsed(),
+    })
+}
+
+/// The epoch callback interrupts a running guest at the deadline; this outer timeout also ends
+/// a call that is blocked in a host function (a sleep, a slow read) past it.
+async fn with_deadline<T>(
+    deadline: Duration,
+    run: impl Future<Output = wasmtime::Result<T>>,
+) -> Option<wasmtime::Result<T>> {
+    const GRACE: Duration = Duration::from_millis(50);
+    tokio::time::timeout(deadline + GRACE, run).await.ok()
+}
+
+/// Maps the outcome of running guest code to a [`CallError`], consulting the store for limits
+/// the guest ran into.
+fn settle<T>(
+    result: Option<wasmtime::Result<T>>,
+    store: &Store<CallState>,
+    limits: &Limits,
+) -> Result<T, CallError> {
+    let err = match result {
+        None => return Err(CallError::DeadlineExceeded(limits.deadline)),
+        Some(Ok(value)) => return Ok(value),
+        Some(Err(err)) => err,
+    };
+    if store.data().limiter.memory_refused {
+        return Err(CallError::MemoryLimit(limits.memory_bytes));
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return Err(match trap {
+            Trap::Interrupt => CallError::DeadlineExceeded(limits.deadline),
+            Trap::StackOverflow => CallError::PluginTrapped("stack overflow".into()),
+            other => CallError::PluginTrapped(other.to_string()),
+        });
+    }
+    if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return Err(CallError::Capacity(err.to_string()));
+    }
+    Err(CallError::Internal(format!("{err:#}")))
+}

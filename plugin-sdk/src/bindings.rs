@@ -1,0 +1,23 @@
+//! The one `wit_bindgen::generate!` site of the SDK: Rust bindings for the `stockade:plugin`
+//! world in `wit/plugin.wit`.
+//!
+//! Everything here is generated and crosses the canonical ABI, which needs `unsafe`; that is why
+//! this module, and only this module, allows `unsafe_code` (see its declaration in `lib.rs`).
+//! Nothing here is part of the SDK's stable API: plugin authors use [`crate::Tools`],
+//! [`crate::ToolError`] and [`crate::log`], and [`crate::export_plugin!`] reaches in here.
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "plugin",
+    // The export macro is used from the plugin author's crate through `export_plugin!`, so it
+    // must be `#[macro_export]` and find these bindings by an absolute path.
+    pub_export_macro: true,
+    export_macro_name: "export",
+    default_bindings_module: "::stockade_plugin_sdk::__bindings",
+    runtime_path: "::stockade_plugin_sdk::__bindings::__wit_bindgen::rt",
+});
+
+/// The `wit-bindgen` runtime, re-exported so that code generated into a plugin author's crate
+/// does not need its own `wit-bindgen` dependency.
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;

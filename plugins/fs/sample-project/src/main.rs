@@ -1,0 +1,4 @@
+fn main() {
+    // TODO: greet in more languages
+    println!("hello");
+}
