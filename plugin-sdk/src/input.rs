@@ -70,7 +70,11 @@ mod tests {
                 r#""a.txt""#,
                 "invalid type: string \"a.txt\", expected struct ReadFile",
             ),
-            ("unknown field", r#"{"path": "a", "mode": 1}"#, "mode: unknown field `mode`"),
+            (
+                "unknown field",
+                r#"{"path": "a", "mode": 1}"#,
+                "mode: unknown field `mode`",
+            ),
             (
                 "nested wrong type",
                 r#"{"path": "a", "options": {"max_bytes": -1}}"#,

@@ -93,7 +93,12 @@ pub use serde_json;
 /// Generated bindings. The canonical ABI glue needs `unsafe`; this is the only module of the
 /// SDK allowed to contain it.
 #[doc(hidden)]
-#[allow(unsafe_code, missing_docs, unused_qualifications, missing_debug_implementations)]
+#[allow(
+    unsafe_code,
+    missing_docs,
+    unused_qualifications,
+    missing_debug_implementations
+)]
 #[path = "bindings.rs"]
 pub mod __bindings;
 
@@ -175,7 +180,7 @@ macro_rules! export_plugin {
             // export symbols' names (`stockade:plugin/tools@0.1.0#call`) break native linkers.
             // The impl above is still type-checked there.
             #[cfg(target_family = "wasm")]
-            $crate::__bindings::export!(StockadePlugin with_types_in $crate::__bindings);
+    $crate::__bindings::export!(StockadePlugin with_types_in $crate::__bindings);
         };
     };
 }

@@ -195,7 +195,9 @@ mod tests {
     fn tools() -> Tools {
         Tools::new()
             .tool("greet", "Greets someone by name.", greet)
-            .tool("noop", "Does nothing.", |_: Nothing| Ok(serde_json::json!({})))
+            .tool("noop", "Does nothing.", |_: Nothing| {
+                Ok(serde_json::json!({}))
+            })
     }
 
     #[test]
@@ -218,9 +220,15 @@ mod tests {
     #[test]
     fn bad_input_is_invalid_input_naming_the_field() {
         let cases = [
-            (r#"{"name": 3}"#, "name: invalid type: integer `3`, expected a string"),
+            (
+                r#"{"name": 3}"#,
+                "name: invalid type: integer `3`, expected a string",
+            ),
             (r#"{}"#, "missing field `name`"),
-            (r#"{"name": "a", "loud": true}"#, "loud: unknown field `loud`, expected `name`"),
+            (
+                r#"{"name": "a", "loud": true}"#,
+                "loud: unknown field `loud`, expected `name`",
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(
@@ -235,7 +243,10 @@ mod tests {
     fn unknown_tool_is_not_found_and_lists_the_tools() {
         match tools().call("shout", "{}") {
             Err(ToolError::NotFound(message)) => {
-                assert!(message.contains("`shout`") && message.contains("greet, noop"), "{message}");
+                assert!(
+                    message.contains("`shout`") && message.contains("greet, noop"),
+                    "{message}"
+                );
             }
             other => panic!("expected not found, got {other:?}"),
         }
@@ -251,7 +262,10 @@ mod tests {
             Ok(schema) => schema,
             Err(err) => panic!("schema is not JSON: {err}"),
         };
-        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["required"], serde_json::json!(["name"]));
         assert_eq!(schema["properties"]["name"]["description"], "Who to greet.");
@@ -263,7 +277,10 @@ mod tests {
         assert_eq!(tools().validate(), Ok(()));
         let noop = |_: Nothing| Ok(());
         for bad in ["", "Greet", "1st", "read-file", "a b"] {
-            assert!(Tools::new().tool(bad, "x", noop).validate().is_err(), "{bad:?}");
+            assert!(
+                Tools::new().tool(bad, "x", noop).validate().is_err(),
+                "{bad:?}"
+            );
         }
         let twice = Tools::new().tool("a", "x", noop).tool("a", "y", noop);
         assert!(twice.validate().is_err_and(|e| e.contains("twice")));

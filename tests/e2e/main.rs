@@ -1,1 +1,25 @@
-fn main(){}
+//! End-to-end tests: the real `stockade` binary, real guest components, real files.
+
+mod plugin_run;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `stockade` with `args` and a private data directory.
+pub fn stockade(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stockade"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("STOCKADE_LOG")
+        .output()
+        .expect("run stockade")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

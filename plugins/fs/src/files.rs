@@ -223,7 +223,12 @@ mod tests {
     }
 
     fn read(root: &Path, path: &str) -> Result<FileContent, ToolError> {
-        read_file(root, ReadFile { path: path.to_owned() })
+        read_file(
+            root,
+            ReadFile {
+                path: path.to_owned(),
+            },
+        )
     }
 
     #[test]
@@ -246,7 +251,7 @@ mod tests {
     fn truncates_large_files_at_a_char_boundary() {
         let dir = project();
         // 'é' is two bytes; an odd prefix puts a character across the limit.
-        let mut text = "x".repeat(1);
+        let mut text = String::from("x");
         text.push_str(&"é".repeat(READ_LIMIT as usize));
         put(dir.path(), "big.txt", text.as_bytes());
         let read = match read(dir.path(), "big.txt") {
@@ -286,22 +291,42 @@ mod tests {
         let dir = project();
         let written = write_file(
             dir.path(),
-            WriteFile { path: "new.txt".to_owned(), content: "héllo".to_owned() },
+            WriteFile {
+                path: "new.txt".to_owned(),
+                content: "héllo".to_owned(),
+            },
         );
         assert_eq!(
             written,
-            Ok(Written { path: "new.txt".to_owned(), bytes_written: 6 })
+            Ok(Written {
+                path: "new.txt".to_owned(),
+                bytes_written: 6
+            })
         );
-        assert_eq!(fs::read_to_string(dir.path().join("new.txt")).ok().as_deref(), Some("héllo"));
+        assert_eq!(
+            fs::read_to_string(dir.path().join("new.txt"))
+                .ok()
+                .as_deref(),
+            Some("héllo")
+        );
 
         let orphan = write_file(
             dir.path(),
-            WriteFile { path: "no/such/dir.txt".to_owned(), content: String::new() },
+            WriteFile {
+                path: "no/such/dir.txt".to_owned(),
+                content: String::new(),
+            },
         );
         assert!(matches!(orphan, Err(ToolError::NotFound(_))), "{orphan:?}");
         assert!(!dir.path().join("no").exists());
 
-        let root = write_file(dir.path(), WriteFile { path: ".".to_owned(), content: String::new() });
+        let root = write_file(
+            dir.path(),
+            WriteFile {
+                path: ".".to_owned(),
+                content: String::new(),
+            },
+        );
         assert!(matches!(root, Err(ToolError::InvalidInput(_))), "{root:?}");
     }
 
@@ -314,11 +339,20 @@ mod tests {
         if let Err(err) = std::os::unix::fs::symlink("b.txt", dir.path().join("c")) {
             panic!("symlink: {err}");
         }
-        let listing = match list_dir(dir.path(), ListDir { path: ".".to_owned() }) {
+        let listing = match list_dir(
+            dir.path(),
+            ListDir {
+                path: ".".to_owned(),
+            },
+        ) {
             Ok(listing) => listing,
             Err(err) => panic!("{err}"),
         };
-        let seen: Vec<_> = listing.entries.iter().map(|e| (e.name.as_str(), e.kind)).collect();
+        let seen: Vec<_> = listing
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.kind))
+            .collect();
         let mut expected = vec![("a", EntryKind::Dir), ("b.txt", EntryKind::File)];
         if cfg!(unix) {
             expected.push(("c", EntryKind::Symlink));
@@ -327,7 +361,15 @@ mod tests {
         assert_eq!(listing.entries[1].size, 5);
         assert!(!listing.truncated);
 
-        let missing = list_dir(dir.path(), ListDir { path: "nope".to_owned() });
-        assert!(matches!(missing, Err(ToolError::NotFound(_))), "{missing:?}");
+        let missing = list_dir(
+            dir.path(),
+            ListDir {
+                path: "nope".to_owned(),
+            },
+        );
+        assert!(
+            matches!(missing, Err(ToolError::NotFound(_))),
+            "{missing:?}"
+        );
     }
 }

@@ -105,7 +105,11 @@ mod tests {
             };
             assert_eq!(spec.dirs[0].access, expected, "{name}");
         }
-        let wasm = manifest.components.values().map(|c| c.wasm.as_str()).collect::<Vec<_>>();
+        let wasm = manifest
+            .components
+            .values()
+            .map(|c| c.wasm.as_str())
+            .collect::<Vec<_>>();
         assert_eq!(wasm, ["stockade_plugin_fs.wasm"]);
     }
 
@@ -125,12 +129,36 @@ mod tests {
     #[test]
     fn dispatch_rejects_escapes_and_bad_types() {
         let cases = [
-            ("read_file", r#"{"path": "/etc/passwd"}"#, "path: must be relative"),
-            ("read_file", r#"{"path": "../etc/passwd"}"#, "path: must not contain `..`"),
-            ("write_file", r#"{"path": "a.txt"}"#, "missing field `content`"),
-            ("list_dir", r#"{"path": 1}"#, "path: invalid type: integer `1`"),
-            ("search", r#"{"pattern": "x", "path": "a/../.."}"#, "path: must not contain `..`"),
-            ("search", r#"{"pattern": "x", "glob": "*"}"#, "glob: unknown field `glob`"),
+            (
+                "read_file",
+                r#"{"path": "/etc/passwd"}"#,
+                "path: must be relative",
+            ),
+            (
+                "read_file",
+                r#"{"path": "../etc/passwd"}"#,
+                "path: must not contain `..`",
+            ),
+            (
+                "write_file",
+                r#"{"path": "a.txt"}"#,
+                "missing field `content`",
+            ),
+            (
+                "list_dir",
+                r#"{"path": 1}"#,
+                "path: invalid type: integer `1`",
+            ),
+            (
+                "search",
+                r#"{"pattern": "x", "path": "a/../.."}"#,
+                "path: must not contain `..`",
+            ),
+            (
+                "search",
+                r#"{"pattern": "x", "glob": "*"}"#,
+                "glob: unknown field `glob`",
+            ),
         ];
         for (tool, input, needle) in cases {
             match tools().call(tool, input) {

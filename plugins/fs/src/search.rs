@@ -108,7 +108,9 @@ impl Walk {
             return;
         }
         let Ok(bytes) = fs::read(full) else { return };
-        let Ok(text) = std::str::from_utf8(&bytes) else { return };
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return;
+        };
         for (index, line) in text.lines().enumerate() {
             if !self.matcher.is_match(line) {
                 continue;
@@ -143,7 +145,9 @@ impl Walk {
                 break;
             }
             // `symlink_metadata`: a link is neither followed nor searched.
-            let Ok(metadata) = fs::symlink_metadata(&full) else { continue };
+            let Ok(metadata) = fs::symlink_metadata(&full) else {
+                continue;
+            };
             if metadata.is_dir() {
                 // Below the directory the agent named, skip what cannot be read.
                 let _ = self.push_children(&full, &display, &mut pending);
@@ -248,7 +252,11 @@ mod tests {
     }
 
     fn hits(found: &Matches) -> Vec<(String, usize)> {
-        found.matches.iter().map(|m| (m.path.clone(), m.line)).collect()
+        found
+            .matches
+            .iter()
+            .map(|m| (m.path.clone(), m.line))
+            .collect()
     }
 
     #[test]
@@ -272,28 +280,57 @@ mod tests {
         assert_eq!(found.matches[3].text, "needle again");
         assert!(!found.truncated);
         // A literal search treats regex syntax literally.
-        assert_eq!(hits(&run(dir.path(), "need.e", None, false)), [("regexy.txt".to_owned(), 1)]);
+        assert_eq!(
+            hits(&run(dir.path(), "need.e", None, false)),
+            [("regexy.txt".to_owned(), 1)]
+        );
         // A start path narrows the search, to a directory or one file.
-        assert_eq!(run(dir.path(), "needle", Some("a/b"), false).matches.len(), 1);
-        assert_eq!(run(dir.path(), "needle", Some("b.txt"), false).matches.len(), 2);
+        assert_eq!(
+            run(dir.path(), "needle", Some("a/b"), false).matches.len(),
+            1
+        );
+        assert_eq!(
+            run(dir.path(), "needle", Some("b.txt"), false)
+                .matches
+                .len(),
+            2
+        );
     }
 
     #[test]
     fn regex_mode_and_bad_patterns() {
         let dir = project(&[("x.rs", b"fn alpha()\nfn beta()\nlet gamma = 1;\n")]);
         let found = run(dir.path(), r"^fn \w+\(\)$", None, true);
-        assert_eq!(hits(&found), [("x.rs".to_owned(), 1), ("x.rs".to_owned(), 2)]);
+        assert_eq!(
+            hits(&found),
+            [("x.rs".to_owned(), 1), ("x.rs".to_owned(), 2)]
+        );
 
-        let cases = [("(", true, "pattern: "), ("", false, "pattern: must not be empty")];
+        let cases = [
+            ("(", true, "pattern: "),
+            ("", false, "pattern: must not be empty"),
+        ];
         for (pattern, regex, needle) in cases {
-            let input = Search { pattern: pattern.to_owned(), path: None, regex };
+            let input = Search {
+                pattern: pattern.to_owned(),
+                path: None,
+                regex,
+            };
             match search(dir.path(), input) {
-                Err(ToolError::InvalidInput(message)) => assert!(message.starts_with(needle), "{message}"),
+                Err(ToolError::InvalidInput(message)) => {
+                    assert!(message.starts_with(needle), "{message}")
+                }
                 other => panic!("{pattern:?}: {other:?}"),
             }
         }
-        let escape = Search { pattern: "x".to_owned(), path: Some("../".to_owned()), regex: false };
-        assert!(matches!(search(dir.path(), escape), Err(ToolError::InvalidInput(m)) if m.starts_with("path: ")));
+        let escape = Search {
+            pattern: "x".to_owned(),
+            path: Some("../".to_owned()),
+            regex: false,
+        };
+        assert!(
+            matches!(search(dir.path(), escape), Err(ToolError::InvalidInput(m)) if m.starts_with("path: "))
+        );
     }
 
     #[test]
@@ -311,7 +348,14 @@ mod tests {
     #[test]
     fn missing_start_is_not_found() {
         let dir = project(&[]);
-        let input = Search { pattern: "x".to_owned(), path: Some("nope".to_owned()), regex: false };
-        assert!(matches!(search(dir.path(), input), Err(ToolError::NotFound(_))));
+        let input = Search {
+            pattern: "x".to_owned(),
+            path: Some("nope".to_owned()),
+            regex: false,
+        };
+        assert!(matches!(
+            search(dir.path(), input),
+            Err(ToolError::NotFound(_))
+        ));
     }
 }

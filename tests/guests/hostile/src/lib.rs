@@ -116,7 +116,12 @@ fn list(input: PathInput) -> Result<Value, ToolError> {
 
 fn env(_: Nothing) -> Result<Environment, ToolError> {
     let vars = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .collect();
     let args = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
@@ -191,13 +196,17 @@ fn big_output(input: BigOutputInput) -> Result<String, ToolError> {
 }
 
 fn stash(input: StashInput) -> Result<Value, ToolError> {
-    let mut slot = STASH.lock().map_err(|_| ToolError::failed("stash: lock poisoned"))?;
+    let mut slot = STASH
+        .lock()
+        .map_err(|_| ToolError::failed("stash: lock poisoned"))?;
     let previous = slot.replace(input.value);
     Ok(json!({ "previous": previous }))
 }
 
 fn peek(_: Nothing) -> Result<Value, ToolError> {
-    let slot = STASH.lock().map_err(|_| ToolError::failed("peek: lock poisoned"))?;
+    let slot = STASH
+        .lock()
+        .map_err(|_| ToolError::failed("peek: lock poisoned"))?;
     Ok(json!({ "value": *slot }))
 }
 
@@ -222,15 +231,31 @@ pub fn tools() -> Tools {
         .tool("read", "Reads any path with std::fs, unchecked.", read)
         .tool("write", "Writes any path with std::fs, unchecked.", write)
         .tool("list", "Lists any directory with std::fs, unchecked.", list)
-        .tool("env", "Returns the environment variables and arguments.", env)
-        .tool("read_other", "Like read; its bundle grants /other only.", read)
+        .tool(
+            "env",
+            "Returns the environment variables and arguments.",
+            env,
+        )
+        .tool(
+            "read_other",
+            "Like read; its bundle grants /other only.",
+            read,
+        )
         .tool("spin", "Loops forever.", spin)
         .tool("alloc", "Allocates and touches `mib` MiB.", alloc)
         .tool("try_alloc", "Allocates `mib` MiB fallibly.", try_alloc)
         .tool("recurse", "Recurses `depth` levels deep.", recurse)
-        .tool("big_output", "Returns a string of `bytes` bytes.", big_output)
+        .tool(
+            "big_output",
+            "Returns a string of `bytes` bytes.",
+            big_output,
+        )
         .tool("stash", "Stores `value` in a static.", stash)
-        .tool("peek", "Returns what `stash` stored in this instance.", peek)
+        .tool(
+            "peek",
+            "Returns what `stash` stored in this instance.",
+            peek,
+        )
         .tool("connect", "Opens a TCP connection to `addr`.", connect)
         .tool("log", "Sends `message` to the host's log.", log_message)
         .tool("noop", "Does nothing.", noop)
@@ -247,11 +272,23 @@ mod tests {
         let tools = tools();
         assert_eq!(tools.validate(), Ok(()));
         assert_eq!(tools.call("noop", "{}"), Ok("{}".to_owned()));
-        assert_eq!(tools.call("recurse", r#"{"depth": 1000}"#), Ok(r#"{"depth":1000}"#.to_owned()));
-        assert_eq!(tools.call("alloc", r#"{"mib": 2}"#), Ok(r#"{"len":2097152}"#.to_owned()));
-        assert_eq!(tools.call("big_output", r#"{"bytes": 3}"#), Ok(r#""xxx""#.to_owned()));
+        assert_eq!(
+            tools.call("recurse", r#"{"depth": 1000}"#),
+            Ok(r#"{"depth":1000}"#.to_owned())
+        );
+        assert_eq!(
+            tools.call("alloc", r#"{"mib": 2}"#),
+            Ok(r#"{"len":2097152}"#.to_owned())
+        );
+        assert_eq!(
+            tools.call("big_output", r#"{"bytes": 3}"#),
+            Ok(r#""xxx""#.to_owned())
+        );
         assert_eq!(tools.call("peek", "{}"), Ok(r#"{"value":null}"#.to_owned()));
-        assert_eq!(tools.call("stash", r#"{"value": "s"}"#), Ok(r#"{"previous":null}"#.to_owned()));
+        assert_eq!(
+            tools.call("stash", r#"{"value": "s"}"#),
+            Ok(r#"{"previous":null}"#.to_owned())
+        );
         assert_eq!(tools.call("peek", "{}"), Ok(r#"{"value":"s"}"#.to_owned()));
     }
 
