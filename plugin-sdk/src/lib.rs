@@ -73,6 +73,8 @@
 //! functions without naming the dependencies.
 
 #![deny(missing_docs)]
+// The generated bindings need no exception: see `bindings.rs`.
+#![forbid(unsafe_code)]
 
 // Lets the generated bindings and the export macro use one absolute path,
 // `::stockade_plugin_sdk::__bindings`, both inside this crate and in a plugin author's crate.
@@ -90,15 +92,9 @@ pub use schemars;
 pub use serde;
 pub use serde_json;
 
-/// Generated bindings. The canonical ABI glue needs `unsafe`; this is the only module of the
-/// SDK allowed to contain it.
+/// Generated bindings, the one `generate!` site. Not part of the public API.
 #[doc(hidden)]
-#[allow(
-    unsafe_code,
-    missing_docs,
-    unused_qualifications,
-    missing_debug_implementations
-)]
+#[allow(missing_docs, unused_qualifications, missing_debug_implementations)]
 #[path = "bindings.rs"]
 pub mod __bindings;
 
@@ -138,11 +134,15 @@ pub mod __private {
 ///
 /// Pass the path of a function `fn() -> Tools`. Use it once, in the plugin's crate root; the
 /// crate must be a `cdylib` to become a component. Built for a native target the macro only
-/// type-checks the glue and exports nothing, so the crate's unit tests build. The expansion contains the canonical ABI
-/// export functions, which need `unsafe`; the macro allows that on its own items, so the
-/// plugin crate can keep `unsafe_code` denied everywhere else.
+/// type-checks the glue and exports nothing, so the crate's unit tests build.
+///
+/// The expansion contains `unsafe` canonical-ABI export functions, yet the plugin crate may
+/// `#![forbid(unsafe_code)]`: rustc does not apply that lint to code expanded from another
+/// crate's macro, and the macro deliberately emits no `#[allow(unsafe_code)]`, which a
+/// `forbid` would reject as an error.
 ///
 /// ```
+/// #![forbid(unsafe_code)]
 /// use stockade_plugin_sdk::{ToolError, Tools};
 ///
 /// #[derive(serde::Deserialize, schemars::JsonSchema)]
@@ -158,7 +158,7 @@ pub mod __private {
 #[macro_export]
 macro_rules! export_plugin {
     ($tools:path) => {
-        #[allow(unsafe_code, dead_code)]
+        #[allow(dead_code)]
         const _: () = {
             struct StockadePlugin;
 

@@ -8,6 +8,8 @@
 //! profile's directories (`target/guest` for build scripts and proc macros,
 //! `target/wasm32-wasip2/guest` for the guests) are never the outer build's.
 
+#![forbid(unsafe_code)]
+
 use std::env;
 use std::ffi::OsString;
 use std::fmt::Write as _;

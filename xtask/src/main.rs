@@ -13,7 +13,11 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const GUESTS: &[&str] = &["stockade-plugin-fs", "stockade-guest-hostile", "stockade-guest-trivial"];
+const GUESTS: &[&str] = &[
+    "stockade-plugin-fs",
+    "stockade-guest-hostile",
+    "stockade-guest-trivial",
+];
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -27,7 +31,9 @@ fn main() -> Result<()> {
         "plugins" => setup().and_then(|()| plugins()),
         "run" => setup().and_then(|()| plugins()).and_then(|()| run(&root)),
         "test" => setup().and_then(|()| test()),
-        "bench" => setup().and_then(|()| cargo(&["bench", "-p", "stockade-runtime", "--bench", "calls"])),
+        "bench" => {
+            setup().and_then(|()| cargo(&["bench", "-p", "stockade-runtime", "--bench", "calls"]))
+        }
         _ => {
             eprintln!("usage: cargo xtask <setup|plugins|run|test|bench>");
             eprintln!("  setup    install the wasm32-wasip2 target if it is missing");
@@ -45,7 +51,10 @@ fn setup() -> Result<()> {
         .args(["target", "list", "--installed"])
         .output()
         .context("rustup is needed to add the wasm32-wasip2 target")?;
-    if !String::from_utf8_lossy(&installed.stdout).lines().any(|t| t == "wasm32-wasip2") {
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t == "wasm32-wasip2")
+    {
         eprintln!("xtask: installing the wasm32-wasip2 target");
         status(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
     }
@@ -67,7 +76,8 @@ fn test() -> Result<()> {
 /// The demo: a few fs calls against the sample project, through the real CLI and runtime.
 fn run(root: &Path) -> Result<()> {
     cargo(&["build", "-p", "stockade-cli"])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let stockade = target.join("debug").join("stockade");
     let sample = "plugins/fs/sample-project";
     let calls: &[(&str, &str)] = &[
@@ -77,10 +87,20 @@ fn run(root: &Path) -> Result<()> {
         ("read_file", r#"{"path":"../../../Cargo.toml"}"#),
     ];
     for (tool, input) in calls {
-        eprintln!("\n$ stockade plugin run plugins/fs {tool} --input '{input}' --grant-dir {sample}:ro");
+        eprintln!(
+            "\n$ stockade plugin run plugins/fs {tool} --input '{input}' --grant-dir {sample}:ro"
+        );
         // A refused call exits non-zero; the demo shows it and goes on.
         let _ = Command::new(&stockade)
-            .args(["plugin", "run", "plugins/fs", tool, "--input", input, "--grant-dir"])
+            .args([
+                "plugin",
+                "run",
+                "plugins/fs",
+                tool,
+                "--input",
+                input,
+                "--grant-dir",
+            ])
             .arg(format!("{sample}:ro"))
             .status()?;
     }
@@ -93,7 +113,9 @@ fn cargo(args: &[&str]) -> Result<()> {
 }
 
 fn status(command: &mut Command) -> Result<()> {
-    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }

@@ -20,7 +20,12 @@ pub use commands::plugin::PluginCommand;
 #[command(name = "stockade", version, about, long_about = None)]
 pub struct Cli {
     /// Data directory (compiled-component cache, later the database and keys).
-    #[arg(long, global = true, env = "STOCKADE_DATA_DIR", default_value = ".stockade")]
+    #[arg(
+        long,
+        global = true,
+        env = "STOCKADE_DATA_DIR",
+        default_value = ".stockade"
+    )]
     pub data_dir: PathBuf,
 
     /// The command to run.
@@ -38,7 +43,10 @@ pub enum Command {
 
 /// Runs a parsed command line on a fresh tokio runtime.
 pub fn run(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

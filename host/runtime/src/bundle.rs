@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use stockade_registry_types::{BundleManifest, ComponentId, ComponentSpec, LimitOverrides, ToolSpec};
+use stockade_registry_types::{
+    BundleManifest, ComponentId, ComponentSpec, LimitOverrides, ToolSpec,
+};
 
 use crate::bindings::ToolDescriptor;
 use crate::call::{CallOutput, ToolCall};
@@ -90,16 +92,19 @@ impl Bundle {
         let mut wasm = BTreeMap::new();
         for (id, spec) in &manifest.components {
             let path = locate_component(dir, spec)?;
-            let bytes = std::fs::read(&path).map_err(|source| BundleError::Read { path, source })?;
+            let bytes =
+                std::fs::read(&path).map_err(|source| BundleError::Read { path, source })?;
             wasm.insert(id.clone(), bytes);
         }
-        Self::load(runtime, manifest, wasm).await.map_err(|err| match err {
-            BundleError::Inconsistent { message, .. } => BundleError::Inconsistent {
-                path: manifest_path,
-                message,
-            },
-            other => other,
-        })
+        Self::load(runtime, manifest, wasm)
+            .await
+            .map_err(|err| match err {
+                BundleError::Inconsistent { message, .. } => BundleError::Inconsistent {
+                    path: manifest_path,
+                    message,
+                },
+                other => other,
+            })
     }
 
     /// Loads a bundle from its manifest and the bytes of each of its components, checking that
@@ -222,7 +227,12 @@ pub fn locate_component(dir: &Path, spec: &ComponentSpec) -> Result<PathBuf, Bun
     let candidates: Vec<PathBuf> = target_dirs
         .iter()
         .flat_map(|target| {
-            ["guest", "release"].map(|profile| target.join("wasm32-wasip2").join(profile).join(spec.wasm.as_str()))
+            ["guest", "release"].map(|profile| {
+                target
+                    .join("wasm32-wasip2")
+                    .join(profile)
+                    .join(spec.wasm.as_str())
+            })
         })
         .collect();
     candidates

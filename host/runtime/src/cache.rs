@@ -67,9 +67,11 @@ impl ComponentCache {
     }
 
     fn path_for(&self, sha256: &[u8; 32]) -> PathBuf {
-        self.inner
-            .dir
-            .join(format!("{}-{}.cwasm", hex::encode(sha256), self.inner.engine_hash))
+        self.inner.dir.join(format!(
+            "{}-{}.cwasm",
+            hex::encode(sha256),
+            self.inner.engine_hash
+        ))
     }
 
     fn tag(&self, sha256: &[u8; 32], body: &[u8]) -> Hmac<Sha256> {

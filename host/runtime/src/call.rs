@@ -75,7 +75,10 @@ fn new_store(
         };
         wasi.preopened_dir(dir.host(), dir.mount().as_str(), perms)
             .map_err(|err| {
-                CallError::Internal(format!("cannot open granted directory {}: {err}", dir.host().display()))
+                CallError::Internal(format!(
+                    "cannot open granted directory {}: {err}",
+                    dir.host().display()
+                ))
             })?;
     }
     let state = CallState {
@@ -109,10 +112,19 @@ pub(crate) async fn describe(
     component: Arc<str>,
     limits: Limits,
 ) -> Result<Vec<ToolDescriptor>, CallError> {
-    let mut store = new_store(engine, component, "describe".into(), &ToolGrants::none(), &limits)?;
+    let mut store = new_store(
+        engine,
+        component,
+        "describe".into(),
+        &ToolGrants::none(),
+        &limits,
+    )?;
     let run = async {
         let plugin = pre.instantiate_async(&mut store).await?;
-        plugin.stockade_plugin_tools().call_describe(&mut store).await
+        plugin
+            .stockade_plugin_tools()
+            .call_describe(&mut store)
+            .await
     };
     let result = with_deadline(limits.deadline, run).await;
     settle(result, &store, &limits)
@@ -160,6 +172,31 @@ pub(crate) async fn call(
     })
 }
 
+/// The benchmark baseline: the same engine, component and instance allocator, with no policy
+/// layer (no grants, limiter, deadline, timeout or result mapping).
+pub(crate) async fn bare_call(
+    engine: &Engine,
+    pre: &PluginPre<CallState>,
+    tool: &str,
+    input: &str,
+) -> wasmtime::Result<Result<String, ToolError>> {
+    let state = CallState {
+        wasi: WasiCtx::builder().build(),
+        table: ResourceTable::new(),
+        limiter: CallLimiter::new(&Limits::default()),
+        component: Arc::from("baseline"),
+        tool: Arc::from(tool),
+        log_records: 0,
+    };
+    let mut store = Store::new(engine, state);
+    store.set_epoch_deadline(u64::MAX);
+    let plugin = pre.instantiate_async(&mut store).await?;
+    plugin
+        .stockade_plugin_tools()
+        .call_call(&mut store, tool, input)
+        .await
+}
+
 /// The epoch callback interrupts a running guest at the deadline; this outer timeout also ends
 /// a call that is blocked in a host function (a sleep, a slow read) past it.
 async fn with_deadline<T>(
@@ -192,7 +229,10 @@ fn settle<T>(
             other => CallError::PluginTrapped(other.to_string()),
         });
     }
-    if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         return Err(CallError::Capacity(err.to_string()));
     }
     Err(CallError::Internal(format!("{err:#}")))

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, Enabled, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+};
 
 use crate::bindings::{Plugin, PluginPre, ToolDescriptor};
 use crate::cache::{CacheOutcome, ComponentCache};
@@ -90,7 +92,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,18 +154,25 @@ impl Runtime {
     /// Builds the engine (pooling allocator, epoch interruption), the linker and the cache, and
     /// starts the epoch ticker. The ticker stops when the runtime is dropped.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
-        let engine = Engine::new(&engine_config(&config)).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        Plugin::add_to_linker::<_, wasmtime::component::HasSelf<CallState>>(&mut linker, |state| state)
+        let engine = Engine::new(&engine_config(&config))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let cache = match &config.cache_dir {
-            Some(dir) => Some(ComponentCache::open(&engine, dir).map_err(|source| RuntimeError::Cache {
-                path: dir.clone(),
-                source,
-            })?),
-            None => None,
-        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Plugin::add_to_linker::<_, wasmtime::component::HasSelf<CallState>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let cache =
+            match &config.cache_dir {
+                Some(dir) => Some(ComponentCache::open(&engine, dir).map_err(|source| {
+                    RuntimeError::Cache {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         start_epoch_ticker(&engine, config.epoch_tick)
             .map_err(|err| RuntimeError::Engine(format!("cannot start the epoch ticker: {err}")))?;
         Ok(Self {
@@ -241,6 +252,23 @@ impl Runtime {
         call::call(&self.engine, &component.pre, component.name.clone(), call).await
     }
 
+    /// Benchmark baseline only: calls `tool` on a fresh instance of the same component with
+    /// bare wasmtime (a default WASI context, no grants, limits, deadline or error mapping), so
+    /// the cost of the policy layer can be measured. Never use it to serve calls.
+    #[doc(hidden)]
+    pub async fn baseline_call(
+        &self,
+        component: &LoadedComponent,
+        tool: &str,
+        input: &str,
+    ) -> Result<String, String> {
+        match call::bare_call(&self.engine, &component.pre, tool, input).await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(err)) => Err(format!("{err:?}")),
+            Err(err) => Err(format!("{err:#}")),
+        }
+    }
+
     fn check_limits(&self, limits: &Limits) -> Result<(), CallError> {
         if limits.memory_bytes > self.config.max_memory_bytes {
             return Err(CallError::LimitOutOfRange(format!(
@@ -307,10 +335,18 @@ fn validate_descriptors(tools: &[ToolDescriptor]) -> Result<(), String> {
         if tools[..i].iter().any(|t| t.name == tool.name) {
             return Err(format!("tool `{}` is described twice", tool.name));
         }
-        let schema: serde_json::Value = serde_json::from_str(&tool.input_schema)
-            .map_err(|err| format!("tool `{}` has an input schema that is not JSON: {err}", tool.name))?;
+        let schema: serde_json::Value =
+            serde_json::from_str(&tool.input_schema).map_err(|err| {
+                format!(
+                    "tool `{}` has an input schema that is not JSON: {err}",
+                    tool.name
+                )
+            })?;
         if !schema.is_object() {
-            return Err(format!("tool `{}` has an input schema that is not a JSON object", tool.name));
+            return Err(format!(
+                "tool `{}` has an input schema that is not a JSON object",
+                tool.name
+            ));
         }
     }
     Ok(())

@@ -6,8 +6,21 @@ use stockade_registry_types::{Access, MountPath, ToolSpec};
 
 /// Host directories that are never granted, nor anything under them.
 const SYSTEM_PATHS: &[&str] = &[
-    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
-    "/sbin", "/sys", "/usr", "/var/run", "/var/lib/docker",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/run",
+    "/var/lib/docker",
 ];
 
 /// Why a grant was refused.
@@ -186,18 +199,41 @@ mod tests {
     #[test]
     fn grants_must_fit_the_request() {
         let dir = tempfile::tempdir().unwrap();
-        let grant = |m: &str, access| ToolGrants::none().with_dir(DirGrant::new(dir.path(), mount(m), access).unwrap());
+        let grant = |m: &str, access| {
+            ToolGrants::none().with_dir(DirGrant::new(dir.path(), mount(m), access).unwrap())
+        };
         let read_only = spec(&[("/project", Access::Read)]);
         let read_write = spec(&[("/project", Access::ReadWrite)]);
         let cases: &[(&str, ToolGrants, &ToolSpec, Option<&str>)] = &[
-            ("exact read", grant("/project", Access::Read), &read_only, None),
-            ("less than requested", grant("/project", Access::Read), &read_write, None),
+            (
+                "exact read",
+                grant("/project", Access::Read),
+                &read_only,
+                None,
+            ),
+            (
+                "less than requested",
+                grant("/project", Access::Read),
+                &read_write,
+                None,
+            ),
             ("nothing granted", ToolGrants::none(), &read_write, None),
-            ("write beyond read request", grant("/project", Access::ReadWrite), &read_only, Some("grant_exceeds_request")),
-            ("mount not requested", grant("/other", Access::Read), &read_only, Some("grant_exceeds_request")),
+            (
+                "write beyond read request",
+                grant("/project", Access::ReadWrite),
+                &read_only,
+                Some("grant_exceeds_request"),
+            ),
+            (
+                "mount not requested",
+                grant("/other", Access::Read),
+                &read_only,
+                Some("grant_exceeds_request"),
+            ),
             (
                 "same mount twice",
-                grant("/project", Access::Read).with_dir(DirGrant::new(dir.path(), mount("/project"), Access::Read).unwrap()),
+                grant("/project", Access::Read)
+                    .with_dir(DirGrant::new(dir.path(), mount("/project"), Access::Read).unwrap()),
                 &read_write,
                 Some("grant_invalid"),
             ),
@@ -225,7 +261,10 @@ mod tests {
         ];
         for (name, path) in cases {
             let err = DirGrant::new(path, mount("/project"), Access::Read).err();
-            assert!(matches!(err, Some(GrantError::BadDirectory { .. })), "{name}: {err:?}");
+            assert!(
+                matches!(err, Some(GrantError::BadDirectory { .. })),
+                "{name}: {err:?}"
+            );
         }
         assert!(DirGrant::new(dir.path(), mount("/project"), Access::Read).is_ok());
     }

@@ -14,6 +14,8 @@
 //! invalid input even though the host's sandbox would stop them anyway. Each tool is a plain
 //! function of the root directory, so unit tests run it natively against a temporary directory.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 
 use stockade_plugin_sdk::Tools;

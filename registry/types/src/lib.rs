@@ -8,11 +8,13 @@
 //!   components ([`ComponentSpec`]) and, per tool, the capabilities it requests ([`ToolSpec`]).
 //! - [`BundleManifest::from_toml`] parses it, rejecting unknown fields with the line and column.
 
+#![forbid(unsafe_code)]
+
 mod manifest;
 mod names;
 
 pub use manifest::{
-    Access, BundleInfo, BundleManifest, ComponentSpec, DirRequest, LimitOverrides,
-    ManifestError, ToolSpec,
+    Access, BundleInfo, BundleManifest, ComponentSpec, DirRequest, LimitOverrides, ManifestError,
+    ToolSpec,
 };
 pub use names::{BundleName, ComponentId, MountPath, NameError, RelativeFile, ToolName};

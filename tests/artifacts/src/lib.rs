@@ -12,6 +12,8 @@
 //!
 //! Depending on this crate is what makes a test rebuild the guests when their sources change.
 
+#![forbid(unsafe_code)]
+
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
 
 #[cfg(test)]

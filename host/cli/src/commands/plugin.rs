@@ -102,10 +102,17 @@ pub async fn run(data_dir: &Path, command: PluginCommand) -> ExitCode {
 
 async fn load(runtime: &Runtime, plugin: &Path, quiet: bool) -> Result<Loaded, String> {
     let loaded = if plugin.is_dir() {
-        Loaded::Bundle(Bundle::open(runtime, plugin).await.map_err(|e| e.to_string())?)
+        Loaded::Bundle(
+            Bundle::open(runtime, plugin)
+                .await
+                .map_err(|e| e.to_string())?,
+        )
     } else {
-        let wasm = std::fs::read(plugin).map_err(|e| format!("cannot read {}: {e}", plugin.display()))?;
-        let name = plugin.file_stem().map_or_else(|| "component".into(), |s| s.to_string_lossy());
+        let wasm =
+            std::fs::read(plugin).map_err(|e| format!("cannot read {}: {e}", plugin.display()))?;
+        let name = plugin
+            .file_stem()
+            .map_or_else(|| "component".into(), |s| s.to_string_lossy());
         Loaded::Component(runtime.load(&name, wasm).await.map_err(|e| e.to_string())?)
     };
     if !quiet {
@@ -126,7 +133,9 @@ async fn load(runtime: &Runtime, plugin: &Path, quiet: bool) -> Result<Loaded, S
                 CacheOutcome::Hit => "loaded from cache".to_owned(),
                 CacheOutcome::Miss => "compiled (cached for next time)".to_owned(),
                 CacheOutcome::Disabled => "compiled (cache disabled)".to_owned(),
-                CacheOutcome::Rejected(reason) => format!("recompiled (cache file rejected: {reason})"),
+                CacheOutcome::Rejected(reason) => {
+                    format!("recompiled (cache file rejected: {reason})")
+                }
             };
             eprintln!(
                 "{}: {how} in {} ms [sha256:{}]",
@@ -157,13 +166,21 @@ async fn run_tool(runtime: &Runtime, loaded: &Loaded, args: RunArgs) -> ExitCode
     };
     let mut grants = ToolGrants::none();
     for spec in &args.grant_dirs {
-        match parse_grant(spec, &requested_mounts, matches!(loaded, Loaded::Component(_))) {
+        match parse_grant(
+            spec,
+            &requested_mounts,
+            matches!(loaded, Loaded::Component(_)),
+        ) {
             Ok(grant) => grants = grants.with_dir(grant),
             Err(message) => return usage_error(&format!("--grant-dir {spec}: {message}")),
         }
     }
     let result = match loaded {
-        Loaded::Bundle(bundle) => bundle.call(runtime, &args.tool, &args.input, &grants, &overrides).await,
+        Loaded::Bundle(bundle) => {
+            bundle
+                .call(runtime, &args.tool, &args.input, &grants, &overrides)
+                .await
+        }
         Loaded::Component(component) => {
             let call = ToolCall {
                 tool: &args.tool,
@@ -178,7 +195,11 @@ async fn run_tool(runtime: &Runtime, loaded: &Loaded, args: RunArgs) -> ExitCode
         Ok(output) => {
             println!("{}", output.output);
             if !args.quiet {
-                eprintln!("{}: ok in {:.1} ms", args.tool, output.duration.as_secs_f64() * 1e3);
+                eprintln!(
+                    "{}: ok in {:.1} ms",
+                    args.tool,
+                    output.duration.as_secs_f64() * 1e3
+                );
             }
             ExitCode::SUCCESS
         }
@@ -199,13 +220,20 @@ fn parse_grant(spec: &str, requested: &[MountPath], bare: bool) -> Result<DirGra
         Some((mount, path)) if mount.starts_with('/') => {
             (mount.parse::<MountPath>().map_err(|e| e.to_string())?, path)
         }
-        _ if bare => return Err("a bare component has no manifest: name the mount, e.g. /project=PATH".into()),
+        _ if bare => {
+            return Err(
+                "a bare component has no manifest: name the mount, e.g. /project=PATH".into(),
+            );
+        }
         _ => match requested {
             [only] => (only.clone(), rest),
             [] => return Err("this tool requests no directories".into()),
             _ => {
                 let mounts: Vec<&str> = requested.iter().map(MountPath::as_str).collect();
-                return Err(format!("the tool requests several directories; name one of {}", mounts.join(", ")));
+                return Err(format!(
+                    "the tool requests several directories; name one of {}",
+                    mounts.join(", ")
+                ));
             }
         },
     };
@@ -272,9 +300,15 @@ mod tests {
         let two: Vec<MountPath> = vec!["/project".parse().unwrap(), "/other".parse().unwrap()];
         let ok = |spec: &str, requested: &[MountPath]| parse_grant(spec, requested, false).unwrap();
         let grant = ok(&format!("{dir}:rw"), &one);
-        assert_eq!((grant.mount().as_str(), grant.access()), ("/project", Access::ReadWrite));
+        assert_eq!(
+            (grant.mount().as_str(), grant.access()),
+            ("/project", Access::ReadWrite)
+        );
         let grant = ok(&format!("/other={dir}"), &two);
-        assert_eq!((grant.mount().as_str(), grant.access()), ("/other", Access::Read));
+        assert_eq!(
+            (grant.mount().as_str(), grant.access()),
+            ("/other", Access::Read)
+        );
         let refused: &[(&str, String, &[MountPath], bool)] = &[
             ("ambiguous mount", format!("{dir}:ro"), &two, false),
             ("no request", dir.to_string(), &[], false),

@@ -61,7 +61,10 @@ async fn damaged_or_foreign_cache_files_are_rejected_and_rebuilt() {
         damage(&mut bytes);
         std::fs::write(&file, &bytes).unwrap();
         let outcome = load(dir.path()).await;
-        assert!(matches!(outcome, CacheOutcome::Rejected(_)), "{name}: {outcome:?}");
+        assert!(
+            matches!(outcome, CacheOutcome::Rejected(_)),
+            "{name}: {outcome:?}"
+        );
         // The rebuilt file is trusted again.
         assert_eq!(load(dir.path()).await, CacheOutcome::Hit, "{name}");
     }

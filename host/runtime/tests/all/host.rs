@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use stockade_registry_types::{Access, BundleManifest, LimitOverrides};
-use stockade_runtime::{Bundle, CallError, CallOutput, DirGrant, Runtime, RuntimeConfig, ToolGrants};
+use stockade_runtime::{
+    Bundle, CallError, CallOutput, DirGrant, Runtime, RuntimeConfig, ToolGrants,
+};
 
 pub struct TestHost {
     pub runtime: Runtime,
@@ -45,8 +47,11 @@ impl TestHost {
     }
 
     pub async fn fs(&self) -> Bundle {
-        self.bundle(stockade_test_artifacts::FS_BUNDLE_DIR, stockade_test_artifacts::FS)
-            .await
+        self.bundle(
+            stockade_test_artifacts::FS_BUNDLE_DIR,
+            stockade_test_artifacts::FS,
+        )
+        .await
     }
 }
 
@@ -79,7 +84,9 @@ impl Scratch {
         std::fs::write(p.join("project/hello.txt"), HELLO).unwrap();
         std::fs::write(p.join("outside/secret.txt"), SECRET).unwrap();
         std::fs::write(p.join("other/other.txt"), "other tool's file").unwrap();
-        let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, p.join("project").join(name)).unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, p.join("project").join(name)).unwrap()
+        };
         link(Path::new("../outside/secret.txt"), "link_out");
         link(Path::new("../outside"), "dir_out");
         link(&p.join("outside/secret.txt"), "abs_link");

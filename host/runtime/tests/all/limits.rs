@@ -9,7 +9,10 @@ use stockade_runtime::ToolGrants;
 use crate::host::{TestHost, call, call_with};
 
 fn deadline(ms: u64) -> LimitOverrides {
-    LimitOverrides { deadline_ms: Some(ms), ..LimitOverrides::default() }
+    LimitOverrides {
+        deadline_ms: Some(ms),
+        ..LimitOverrides::default()
+    }
 }
 
 #[tokio::test]
@@ -18,31 +21,76 @@ async fn each_limit_hit_has_its_code_and_the_next_call_works() {
     let bundle = host.hostile().await;
     let none = ToolGrants::none();
     let cases: Vec<(&str, &str, serde_json::Value, LimitOverrides, &str)> = vec![
-        ("infinite loop", "spin", json!({}), deadline(300), "deadline_exceeded"),
-        ("memory bomb", "alloc", json!({ "mib": 512 }), LimitOverrides::default(), "memory_limit"),
-        ("fallible memory bomb", "try_alloc", json!({ "mib": 512 }), LimitOverrides::default(), "memory_limit"),
+        (
+            "infinite loop",
+            "spin",
+            json!({}),
+            deadline(300),
+            "deadline_exceeded",
+        ),
+        (
+            "memory bomb",
+            "alloc",
+            json!({ "mib": 512 }),
+            LimitOverrides::default(),
+            "memory_limit",
+        ),
+        (
+            "fallible memory bomb",
+            "try_alloc",
+            json!({ "mib": 512 }),
+            LimitOverrides::default(),
+            "memory_limit",
+        ),
         (
             "memory bomb under a raised cap",
             "alloc",
             json!({ "mib": 100 }),
-            LimitOverrides { memory_mib: Some(80), ..LimitOverrides::default() },
+            LimitOverrides {
+                memory_mib: Some(80),
+                ..LimitOverrides::default()
+            },
             "memory_limit",
         ),
-        ("deep recursion", "recurse", json!({ "depth": 10_000_000 }), LimitOverrides::default(), "plugin_trapped"),
-        ("oversized output", "big_output", json!({ "bytes": 2 << 20 }), LimitOverrides::default(), "output_too_large"),
+        (
+            "deep recursion",
+            "recurse",
+            json!({ "depth": 10_000_000 }),
+            LimitOverrides::default(),
+            "plugin_trapped",
+        ),
+        (
+            "oversized output",
+            "big_output",
+            json!({ "bytes": 2 << 20 }),
+            LimitOverrides::default(),
+            "output_too_large",
+        ),
         (
             "output over a lowered cap",
             "big_output",
             json!({ "bytes": 8 << 10 }),
-            LimitOverrides { output_kib: Some(4), ..LimitOverrides::default() },
+            LimitOverrides {
+                output_kib: Some(4),
+                ..LimitOverrides::default()
+            },
             "output_too_large",
         ),
-        ("unknown tool", "no_such_tool", json!({}), LimitOverrides::default(), "unknown_tool"),
+        (
+            "unknown tool",
+            "no_such_tool",
+            json!({}),
+            LimitOverrides::default(),
+            "unknown_tool",
+        ),
         (
             "memory cap above the runtime maximum",
             "noop",
             json!({}),
-            LimitOverrides { memory_mib: Some(4096), ..LimitOverrides::default() },
+            LimitOverrides {
+                memory_mib: Some(4096),
+                ..LimitOverrides::default()
+            },
             "limit_out_of_range",
         ),
     ];
@@ -64,8 +112,16 @@ async fn within_limits_the_same_tools_succeed() {
     let cases = [
         ("allocation under the cap", "alloc", json!({ "mib": 16 })),
         ("shallow recursion", "recurse", json!({ "depth": 100 })),
-        ("output under the cap", "big_output", json!({ "bytes": 512 << 10 })),
-        ("logging", "log", json!({ "message": "hello from a plugin" })),
+        (
+            "output under the cap",
+            "big_output",
+            json!({ "bytes": 512 << 10 }),
+        ),
+        (
+            "logging",
+            "log",
+            json!({ "message": "hello from a plugin" }),
+        ),
     ];
     for (name, tool, input) in cases {
         let result = call(&host, &bundle, tool, input, &none).await;
@@ -79,13 +135,23 @@ async fn an_infinite_loop_ends_within_deadline_plus_100ms() {
     let bundle = host.hostile().await;
     for ms in [200, 500] {
         let started = Instant::now();
-        let err = call_with(&host, &bundle, "spin", json!({}), &ToolGrants::none(), deadline(ms))
-            .await
-            .expect_err("spin returned");
+        let err = call_with(
+            &host,
+            &bundle,
+            "spin",
+            json!({}),
+            &ToolGrants::none(),
+            deadline(ms),
+        )
+        .await
+        .expect_err("spin returned");
         let took = started.elapsed();
         assert_eq!(err.code(), "deadline_exceeded");
         assert!(took >= Duration::from_millis(ms), "stopped early: {took:?}");
-        assert!(took <= Duration::from_millis(ms + 100), "deadline {ms} ms, took {took:?}");
+        assert!(
+            took <= Duration::from_millis(ms + 100),
+            "deadline {ms} ms, took {took:?}"
+        );
     }
 }
 

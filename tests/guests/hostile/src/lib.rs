@@ -10,6 +10,8 @@
 //! Expected failures come back as [`ToolError`]s mapped with [`ToolError::from_io`], so a
 //! sandbox refusal is usually `denied` or `not-found`; limit hits are the host's business.
 
+#![forbid(unsafe_code)]
+
 use std::hint::black_box;
 use std::sync::Mutex;
 

@@ -3,6 +3,8 @@
 //! The host's benchmarks call it to measure the fixed cost of a tool call (fresh instance,
 //! input parsing, output) with no work of its own in the way.
 
+#![forbid(unsafe_code)]
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use stockade_plugin_sdk::{ToolError, Tools};
