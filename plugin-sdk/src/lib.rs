@@ -1,4 +1,4 @@
-//! The SDK for writing [Stockade](https://example.invalid/stockade) tool plugins in Rust.
+//! The SDK for writing Stockade tool plugins in Rust.
 //!
 //! A plugin is a WebAssembly component (`wasm32-wasip2`) implementing the `stockade:plugin`
 //! world: it describes its tools and runs one tool per call, in a fresh sandboxed instance that

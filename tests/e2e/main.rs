@@ -1,5 +1,8 @@
 //! End-to-end tests: the real `stockade` binary, real guest components, real files.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod plugin_run;
 
 use std::path::Path;

@@ -189,7 +189,8 @@ pub(crate) async fn bare_call(
         log_records: 0,
     };
     let mut store = Store::new(engine, state);
-    store.set_epoch_deadline(u64::MAX);
+    // Far beyond any run (current epoch + u64::MAX would wrap into the past).
+    store.set_epoch_deadline(1 << 40);
     let plugin = pre.instantiate_async(&mut store).await?;
     plugin
         .stockade_plugin_tools()

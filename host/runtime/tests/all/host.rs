@@ -10,23 +10,23 @@ use stockade_runtime::{
 
 pub struct TestHost {
     pub runtime: Runtime,
-    pub cache_dir: tempfile::TempDir,
+    /// Kept alive for the runtime's lifetime; removed on drop.
+    _cache_dir: tempfile::TempDir,
 }
 
 impl TestHost {
     pub fn new() -> Self {
         let cache_dir = tempfile::tempdir().unwrap();
-        Self::with_cache(cache_dir)
-    }
-
-    pub fn with_cache(cache_dir: tempfile::TempDir) -> Self {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(cache_dir.path().to_path_buf()),
             max_instances: 16,
             ..RuntimeConfig::default()
         })
         .unwrap();
-        Self { runtime, cache_dir }
+        Self {
+            runtime,
+            _cache_dir: cache_dir,
+        }
     }
 
     /// Loads a bundle from its source folder's manifest and the built component.

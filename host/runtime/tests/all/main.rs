@@ -1,6 +1,9 @@
 //! Integration tests of the runtime against real guest components built from `tests/guests`
 //! and `plugins/` by `stockade-test-artifacts`.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod cache;
 mod fs_plugin;
 mod host;
