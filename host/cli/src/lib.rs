@@ -17,7 +17,7 @@ pub use commands::plugin::PluginCommand;
 
 /// Stockade: a self-hosted host for AI-agent tools, run as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(name = "stockade", version, about, long_about = None)]
+#[command(name = "stockade", version)]
 pub struct Cli {
     /// Data directory (compiled-component cache, later the database and keys).
     #[arg(
