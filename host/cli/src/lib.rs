@@ -19,14 +19,9 @@ pub use commands::plugin::PluginCommand;
 #[derive(Debug, Parser)]
 #[command(name = "stockade", version)]
 pub struct Cli {
-    /// Data directory (compiled-component cache, later the database and keys).
-    #[arg(
-        long,
-        global = true,
-        env = "STOCKADE_DATA_DIR",
-        default_value = ".stockade"
-    )]
-    pub data_dir: PathBuf,
+    /// Data directory: database, compiled-component cache, keys [default: .stockade].
+    #[arg(long, global = true, env = "STOCKADE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -36,6 +31,11 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the server (binds 127.0.0.1:7878 by default).
+    ///
+    /// Configuration layers: defaults, then stockade.toml (or --config), then STOCKADE_*
+    /// environment variables, then these flags.
+    Serve(commands::serve::ServeArgs),
     /// Run and inspect plugins locally under the production runtime and limits.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -55,7 +55,11 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Plugin(command) => commands::plugin::run(&cli.data_dir, command).await,
+            Command::Serve(args) => commands::serve::run(cli.data_dir, args).await,
+            Command::Plugin(command) => {
+                let data_dir = cli.data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
+                commands::plugin::run(&data_dir, command).await
+            }
         }
     })
 }

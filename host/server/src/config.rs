@@ -1,0 +1,342 @@
+//! Typed server configuration, layered in one place: defaults → `stockade.toml` →
+//! `STOCKADE_*` environment → command-line flags ([`Config::load`]).
+//!
+//! `stockade.example.toml` beside this crate lists every field with its default; a test keeps it
+//! equal to [`Config::default`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// The server's configuration. Every field has a default; see `stockade.example.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:7878` (loopback only).
+    pub bind: SocketAddr,
+    /// Data directory: database, compiled-component cache, keys. Default `.stockade`.
+    pub data_dir: PathBuf,
+    /// `production` (default) refuses risky settings such as `tools.allow = ["*"]`;
+    /// `development` allows them and local bundle installs.
+    pub mode: Mode,
+    /// File holding the write token (a bearer token that allows mutating requests from
+    /// non-loopback clients). Default: none, so only loopback clients may write.
+    pub write_token_file: Option<PathBuf>,
+    /// Start on a non-loopback address without a write token. Default `false`; logged loudly.
+    pub insecure_public_bind: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (CIDRs). Default: none.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Request rate limits per client.
+    pub rate_limit: RateLimitConfig,
+    /// Event log settings.
+    pub events: EventsConfig,
+}
+
+/// Server mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Safe defaults enforced.
+    #[default]
+    Production,
+    /// Local development: allows `tools.allow = ["*"]` and local bundle directories.
+    Development,
+}
+
+/// Requests per client per window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per minute on `/v1/*` and `/metrics`. Default 300.
+    pub api_per_minute: u32,
+    /// Requests per minute on `/webhooks/*`. Default 600.
+    pub webhooks_per_minute: u32,
+}
+
+/// Event log settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Days events are kept before pruning (the chain stays verifiable). Default 365.
+    pub retention_days: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            data_dir: PathBuf::from(".stockade"),
+            mode: Mode::Production,
+            write_token_file: None,
+            insecure_public_bind: false,
+            trusted_proxies: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
+            events: EventsConfig::default(),
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            api_per_minute: 300,
+            webhooks_per_minute: 600,
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--bind`.
+    pub bind: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--mode`.
+    pub mode: Option<Mode>,
+    /// `--write-token-file`.
+    pub write_token_file: Option<PathBuf>,
+    /// `--insecure-public-bind`.
+    pub insecure_public_bind: bool,
+}
+
+/// A configuration that could not be loaded. The message names the file, line or variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file does not parse (unknown field, wrong type). Includes line and column.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// An environment variable has an invalid value.
+    #[error("environment variable {name}={value:?}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The file read when no `--config` is given and it exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "stockade.toml";
+
+impl Config {
+    /// Loads the layers: defaults, then `file` (or `stockade.toml` if present), then the
+    /// `STOCKADE_*` variables read through `env`, then `flags`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                Self::from_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(env)?;
+        config.apply_flags(flags);
+        Ok(config)
+    }
+
+    /// Parses a config file; absent fields keep their defaults, unknown fields are errors.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parsed<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|err: T::Err| ConfigError::Env {
+                name,
+                message: err.to_string(),
+                value,
+            })
+        }
+        if let Some(value) = env("STOCKADE_BIND") {
+            self.bind = parsed("STOCKADE_BIND", value)?;
+        }
+        if let Some(value) = env("STOCKADE_DATA_DIR") {
+            self.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = env("STOCKADE_MODE") {
+            self.mode = match value.as_str() {
+                "production" => Mode::Production,
+                "development" => Mode::Development,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "STOCKADE_MODE",
+                        value,
+                        message: "expected `production` or `development`".into(),
+                    });
+                }
+            };
+        }
+        if let Some(value) = env("STOCKADE_WRITE_TOKEN_FILE") {
+            self.write_token_file = Some(PathBuf::from(value));
+        }
+        Ok(())
+    }
+
+    fn apply_flags(&mut self, flags: &Overrides) {
+        if let Some(bind) = flags.bind {
+            self.bind = bind;
+        }
+        if let Some(dir) = &flags.data_dir {
+            self.data_dir.clone_from(dir);
+        }
+        if let Some(mode) = flags.mode {
+            self.mode = mode;
+        }
+        if let Some(file) = &flags.write_token_file {
+            self.write_token_file = Some(file.clone());
+        }
+        self.insecure_public_bind |= flags.insecure_public_bind;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../stockade.example.toml");
+
+    fn keys(value: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+        if let toml::Value::Table(table) = value {
+            for (key, value) in table {
+                let path = format!("{prefix}{key}");
+                keys(value, &format!("{path}."), out);
+                out.push(path);
+            }
+        }
+    }
+
+    /// The example file documents every field, with its default value.
+    #[test]
+    fn example_config_equals_the_defaults() {
+        let example: Config = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(example, Config::default());
+        // Every field that has a value is written out; optional ones appear as comments.
+        let mut documented = Vec::new();
+        keys(&toml::from_str(EXAMPLE).unwrap(), "", &mut documented);
+        let mut expected = Vec::new();
+        keys(
+            &toml::Value::try_from(Config::default()).unwrap(),
+            "",
+            &mut expected,
+        );
+        documented.sort();
+        expected.sort();
+        assert_eq!(documented, expected);
+        for optional in ["write_token_file"] {
+            assert!(
+                EXAMPLE.contains(&format!("# {optional} =")),
+                "{optional} undocumented"
+            );
+        }
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stockade.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\nmode = \"development\"\n[rate_limit]\napi_per_minute = 10\n").unwrap();
+        let env = |name: &str| (name == "STOCKADE_BIND").then(|| "127.0.0.1:9001".to_owned());
+        let flags = Overrides {
+            data_dir: Some("/srv/stockade".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&file), env, &flags).unwrap();
+        assert_eq!(
+            config.bind,
+            "127.0.0.1:9001".parse().unwrap(),
+            "env beats file"
+        );
+        assert_eq!(config.mode, Mode::Development, "file beats defaults");
+        assert_eq!(config.rate_limit.api_per_minute, 10);
+        assert_eq!(
+            config.rate_limit.webhooks_per_minute, 600,
+            "untouched default"
+        );
+        assert_eq!(
+            config.data_dir,
+            PathBuf::from("/srv/stockade"),
+            "flag beats all"
+        );
+        let flags = Overrides {
+            bind: Some("127.0.0.1:9002".parse().unwrap()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            Config::load(Some(&file), env, &flags).unwrap().bind.port(),
+            9002
+        );
+    }
+
+    #[test]
+    fn bad_configs_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("unknown field", "bnid = \"127.0.0.1:1\"\n", "bnid"),
+            ("bad address", "bind = \"localhost\"\n", "line 1"),
+            ("bad mode", "mode = \"yolo\"\n", "yolo"),
+            (
+                "unknown nested field",
+                "[rate_limit]\nper_second = 1\n",
+                "per_second",
+            ),
+            (
+                "bad CIDR",
+                "trusted_proxies = [\"10.0.0.0/33\"]\n",
+                "line 1",
+            ),
+        ];
+        for (name, text, needle) in cases {
+            let file = dir.path().join("c.toml");
+            std::fs::write(&file, text).unwrap();
+            let err = Config::load(Some(&file), |_| None, &Overrides::default()).expect_err(name);
+            assert!(err.to_string().contains(needle), "{name}: {err}");
+        }
+        let err = Config::load(
+            None,
+            |n: &str| (n == "STOCKADE_MODE").then(|| "prod".into()),
+            &Overrides::default(),
+        )
+        .expect_err("bad env");
+        assert!(err.to_string().contains("STOCKADE_MODE"), "{err}");
+    }
+}

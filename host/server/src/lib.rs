@@ -1,0 +1,18 @@
+//! The Stockade server.
+//!
+//! - [`Config`] is the typed configuration, layered defaults → file → env → flags.
+//! - [`serve`] checks the bind policy, opens storage, and serves [`app`] until shutdown.
+
+#![forbid(unsafe_code)]
+
+mod app;
+mod config;
+mod error;
+mod serve;
+
+pub use app::{AppState, app};
+pub use config::{
+    Config, ConfigError, DEFAULT_CONFIG_FILE, EventsConfig, Mode, Overrides, RateLimitConfig,
+};
+pub use error::ApiError;
+pub use serve::{ServeError, serve, shutdown_signal};
