@@ -3,7 +3,11 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod netns;
 mod plugin_run;
+mod serve;
+mod server;
+mod write_guard;
 
 use std::path::Path;
 use std::process::{Command, Output};

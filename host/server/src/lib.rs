@@ -8,6 +8,7 @@
 mod app;
 mod config;
 mod error;
+mod guard;
 mod serve;
 
 pub use app::{AppState, app};

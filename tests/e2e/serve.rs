@@ -1,0 +1,41 @@
+//! `stockade serve`: starting, the bind policy, stopping.
+
+use crate::server::TestServer;
+use crate::{stderr, stockade};
+
+#[test]
+fn serves_on_loopback_and_stops_cleanly_on_sigterm() {
+    let server = TestServer::start(&[]);
+    assert!(server.addr.ip().is_loopback());
+    let health = server.get("/healthz");
+    assert_eq!(health.status, 200);
+    assert!(server.data.path().exists());
+    let status = server.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn refuses_a_public_bind_without_a_write_token() {
+    let data = tempfile::tempdir().unwrap();
+    let out = stockade(data.path(), &["serve", "--bind", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("refusing to listen on 0.0.0.0:0 without a write token"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_bad_config_file_is_refused_with_its_line() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("stockade.toml");
+    std::fs::write(&config, "bind = \"127.0.0.1:0\"\nratelimit = 5\n").unwrap();
+    let out = stockade(
+        data.path(),
+        &["serve", "--config", config.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("line 2") && err.contains("ratelimit"), "{err}");
+}
