@@ -1,6 +1,7 @@
 //! Developer tasks. `cargo xtask <task>`; every task first installs what is missing.
 //!
-//! - `setup`   adds the `wasm32-wasip2` target if it is not installed
+//! - `setup`   adds the `wasm32-wasip2` target and the Debian packages the tests use
+//!   (`iproute2` for network-namespace test hosts, `curl`) if they are missing
 //! - `plugins` builds every guest (first-party plugins and test guests) for `wasm32-wasip2`
 //! - `run`     builds `stockade` and the `fs` plugin and runs it on `plugins/fs/sample-project`
 //! - `test`    runs the whole test suite (`cargo test --workspace`)
@@ -46,7 +47,21 @@ fn main() -> Result<()> {
     }
 }
 
+/// Commands the tests run, and the Debian package that provides each.
+const TEST_COMMANDS: &[(&str, &str)] = &[("ip", "iproute2"), ("curl", "curl")];
+
 fn setup() -> Result<()> {
+    let missing: Vec<&str> = TEST_COMMANDS
+        .iter()
+        .filter(|(command, _)| !on_path(command))
+        .map(|(_, package)| *package)
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing {}", missing.join(" "));
+        status(Command::new("apt-get").arg("update").arg("-q"))?;
+        status(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing))
+            .context("the tests need these Debian packages (run as root, or install them)")?;
+    }
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -59,6 +74,11 @@ fn setup() -> Result<()> {
         status(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
     }
     Ok(())
+}
+
+fn on_path(command: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
 }
 
 fn plugins() -> Result<()> {
