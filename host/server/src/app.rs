@@ -1,54 +1,156 @@
 //! The HTTP application: shared state and the router. Tests drive [`app`] without a socket.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Router, middleware};
+use stockade_runtime::{Bundle, Runtime, RuntimeConfig};
+use stockade_storage::events::{EventLog, EventLogConfig, EventWriter, NewEvent};
+use stockade_storage::{Database, StorageError};
+use tokio::sync::{Mutex, RwLock};
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::guard::{Guards, guard};
+use crate::routes;
 use crate::serve::ServeError;
 
 /// Everything request handlers share.
-#[derive(Debug)]
 pub struct AppState {
     /// The effective configuration.
     pub config: Config,
-    /// The address the server listens on (its own address is never an egress target).
+    /// The address the server listens on.
     pub local_addr: SocketAddr,
     /// Write guard, client identity, rate limiters.
     pub guards: Guards,
+    /// The database.
+    pub db: Database,
+    /// The event log (appends return once durable).
+    pub events: EventLog,
+    writer: Mutex<Option<EventWriter>>,
+    /// The plugin runtime.
+    pub runtime: Runtime,
+    /// Loaded bundles by (project id, bundle name, version).
+    pub bundles: RwLock<HashMap<(String, String, String), Arc<Bundle>>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
-    /// Builds the state: storage, runtime, policy.
+    /// Opens storage and the event log, starts the runtime, and bootstraps the first admin.
     pub async fn new(
         config: Config,
         write_token: Option<String>,
         local_addr: SocketAddr,
     ) -> Result<Self, ServeError> {
         let guards = Guards::new(&config, write_token.as_deref())?;
+        let startup =
+            |what: &str, err: &dyn std::fmt::Display| ServeError::Startup(format!("{what}: {err}"));
+        let db_path = config.data_dir.join("stockade.db");
+        let db = Database::open(&db_path.to_string_lossy())
+            .await
+            .map_err(|e| startup("database", &e))?;
+        let (events, writer) = EventLog::start(&db, EventLogConfig::default())
+            .await
+            .map_err(|e| startup("event log", &e))?;
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(config.data_dir.join("cache").join("components")),
+            ..RuntimeConfig::default()
+        })
+        .map_err(|e| startup("plugin runtime", &e))?;
+        if let Some(boot) = db
+            .tokens()
+            .bootstrap_admin("admin")
+            .await
+            .map_err(|e| startup("bootstrap admin", &e))?
+        {
+            // Shown once: only its hash is stored.
+            eprintln!(
+                "bootstrap admin token (shown once, store it now): {}",
+                boot.token.plaintext
+            );
+            let event = NewEvent::new(
+                stockade_storage::events::kinds::ADMIN,
+                "system",
+                None,
+                serde_json::json!({ "action": "bootstrap_admin", "user": boot.user.name }),
+            );
+            events
+                .append(event)
+                .await
+                .map_err(|e| startup("event log", &e))?;
+        }
         Ok(Self {
             config,
             local_addr,
             guards,
+            db,
+            events,
+            writer: Mutex::new(Some(writer)),
+            runtime,
+            bundles: RwLock::new(HashMap::new()),
         })
     }
 
-    /// Flushes what must not be lost (pending events) before the process exits.
-    pub async fn shutdown(&self) {}
+    /// Flushes pending events before the process exits.
+    pub async fn shutdown(&self) {
+        if let Some(writer) = self.writer.lock().await.take()
+            && let Err(err) = writer.shutdown().await
+        {
+            tracing::error!(%err, "event log did not shut down cleanly");
+        }
+        self.db.close().await;
+    }
+
+    /// Appends an event and waits until it is durable.
+    pub async fn record(&self, event: NewEvent) -> Result<i64, ApiError> {
+        self.events.append(event).await.map_err(ApiError::from)
+    }
 }
 
 /// The router with every route and middleware.
 pub fn app(state: Arc<AppState>) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/projects",
+            post(routes::projects::create).get(routes::projects::list),
+        )
+        .route("/projects/{project}", get(routes::projects::get))
+        .route(
+            "/projects/{project}/agents",
+            post(routes::agents::create).get(routes::agents::list),
+        )
+        .route(
+            "/projects/{project}/bundles",
+            post(routes::bundles::install).get(routes::bundles::list),
+        )
+        .route(
+            "/projects/{project}/grants/{bundle}/{tool}",
+            put(routes::grants::put).get(routes::grants::get),
+        )
+        .route("/projects/{project}/tools", get(routes::calls::list_tools))
+        .route("/projects/{project}/tool-calls", post(routes::calls::call))
+        .route("/events", get(routes::events::list));
     Router::new()
         .route("/healthz", get(healthz))
+        .nest("/v1", v1)
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
+
+/// Largest request body accepted (tool inputs included).
+pub const MAX_BODY: usize = 1 << 20;
 
 async fn healthz() -> &'static str {
     "ok\n"
@@ -56,4 +158,15 @@ async fn healthz() -> &'static str {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err.code() {
+            "not_found" => ApiError::not_found(err.to_string()),
+            "conflict" => ApiError::conflict(err.to_string()),
+            "invalid_input" => ApiError::bad_request("invalid_input", err.to_string()),
+            _ => ApiError::internal(err),
+        }
+    }
 }

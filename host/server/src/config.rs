@@ -263,7 +263,10 @@ mod tests {
         expected.sort();
         assert_eq!(documented, expected);
         // Optional fields have no default value to write; they appear commented out.
-        assert!(EXAMPLE.contains("# write_token_file ="), "write_token_file undocumented");
+        assert!(
+            EXAMPLE.contains("# write_token_file ="),
+            "write_token_file undocumented"
+        );
     }
 
     #[test]

@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod auth;
 mod config;
 mod error;
 mod guard;
+mod routes;
 mod serve;
 
 pub use app::{AppState, app};

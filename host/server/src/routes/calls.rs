@@ -1,0 +1,228 @@
+//! The tool-call path (ARCHITECTURE.md): agent allowlist → bundle → grants → runtime → event →
+//! response. The event is durable before the response is sent.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use stockade_policy::{AgentProfile, Allowlist, ToolKind};
+use stockade_runtime::CallError;
+use stockade_storage::Project;
+use stockade_storage::events::{NewEvent, kinds};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::agents::policy_mode;
+use crate::routes::{bundles, grants};
+
+/// `GET /v1/projects/{project}/tools?agent=NAME`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsQuery {
+    /// The agent whose allowlist filters the list.
+    pub agent: String,
+}
+
+/// A tool the agent may call.
+#[derive(Debug, Serialize)]
+pub struct ToolView {
+    name: String,
+    description: String,
+    input_schema: Value,
+}
+
+/// `POST /v1/projects/{project}/tool-calls` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallRequest {
+    /// The calling agent.
+    pub agent: String,
+    /// `bundle.tool`.
+    pub tool: String,
+    /// The tool input.
+    #[serde(default = "empty_object")]
+    pub input: Value,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// A successful call.
+#[derive(Debug, Serialize)]
+pub struct CallResponse {
+    output: Value,
+    duration_ms: f64,
+    event_seq: i64,
+}
+
+async fn allowlist(
+    state: &AppState,
+    project: &Project,
+    agent: &str,
+) -> Result<Allowlist, ApiError> {
+    let agent = match state.db.agents().get(&project.id, agent).await {
+        Ok(agent) => agent,
+        Err(err) if err.code() == "not_found" => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "agent_not_found",
+                format!("no agent `{agent}` in this project"),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let profile = AgentProfile {
+        allow: agent.allow,
+        deny: agent.deny,
+        read_only: agent.read_only,
+    };
+    // Stored profiles were valid when written; re-check so a mode change takes effect.
+    profile
+        .validate(policy_mode(state.config.mode))
+        .map_err(|err| ApiError::new(StatusCode::FORBIDDEN, err.code(), err.to_string()))
+}
+
+/// `GET /v1/projects/{project}/tools?agent=A`: the tools agent A may call, with schemas.
+pub async fn list_tools(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ToolsQuery>, QueryRejection>,
+) -> Result<Json<Vec<ToolView>>, ApiError> {
+    let Path(project) = path?;
+    let project = caller.project(&state, &project).await?;
+    let Query(query) = query?;
+    let allowlist = allowlist(&state, &project, &query.agent).await?;
+    let mut tools = Vec::new();
+    for installed in state.db.bundles().list(&project.id).await? {
+        let bundle = bundles::load(&state, &project.id, &installed).await?;
+        for (name, tool) in bundle.tools() {
+            let full = format!("{}.{name}", installed.name);
+            let grant = grants::stored(&state, &project, &installed.name, name).await?;
+            if allowlist.decide(&full, kind(&grant)).is_allowed() {
+                tools.push(ToolView {
+                    name: full,
+                    description: tool.descriptor.description.clone(),
+                    input_schema: serde_json::from_str(&tool.descriptor.input_schema)
+                        .unwrap_or(Value::Null),
+                });
+            }
+        }
+    }
+    Ok(Json(tools))
+}
+
+/// A tool whose grant can write is a write tool (read-only agents may not call it).
+fn kind(grant: &grants::GrantSpec) -> ToolKind {
+    ToolKind::from_writes(grant.dirs.iter().any(|d| d.access.can_write()))
+}
+
+/// `POST /v1/projects/{project}/tool-calls`.
+pub async fn call(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<CallRequest>, JsonRejection>,
+) -> Result<Json<CallResponse>, ApiError> {
+    let started = Instant::now();
+    let Path(project) = path?;
+    let project = caller.project(&state, &project).await?;
+    let Json(request) = body?;
+    let allowlist = allowlist(&state, &project, &request.agent).await?;
+    let (bundle_name, tool_name) = request
+        .tool
+        .split_once('.')
+        .ok_or_else(|| ApiError::bad_request("invalid_tool", "tool must be `bundle.tool`"))?;
+    let grant = match state.db.bundles().get(&project.id, bundle_name).await {
+        Ok(_) => grants::stored(&state, &project, bundle_name, tool_name).await?,
+        Err(err) if err.code() == "not_found" => grants::GrantSpec::default(),
+        Err(err) => return Err(err.into()),
+    };
+    let actor = format!("agent:{}/{}", project.name, request.agent);
+    let event = |outcome: Value| {
+        NewEvent::new(
+            kinds::TOOL_CALL,
+            actor.clone(),
+            Some(project.name.clone()),
+            json!({ "user": caller.user.name, "tool": request.tool, "grants": grant, "outcome": outcome,
+                    "duration_ms": started.elapsed().as_secs_f64() * 1e3 }),
+        )
+    };
+
+    if let Err(denial) = allowlist.decide(&request.tool, kind(&grant)).into_result() {
+        state
+            .record(event(
+                json!({ "verdict": "denied", "code": denial.code(), "reason": denial.reason() }),
+            ))
+            .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "tool_not_allowed",
+            denial.to_string(),
+        ));
+    }
+    let installed = match state.db.bundles().get(&project.id, bundle_name).await {
+        Ok(installed) => installed,
+        Err(err) if err.code() == "not_found" => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_tool",
+                format!("no bundle `{bundle_name}` installed"),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let bundle = bundles::load(&state, &project.id, &installed).await?;
+    let tool_grants = grants::resolve(&project, &grant)?;
+    let input = request.input.to_string();
+    let result = bundle
+        .call(
+            &state.runtime,
+            tool_name,
+            &input,
+            &tool_grants,
+            &grant.limits,
+        )
+        .await;
+    match result {
+        Ok(output) => {
+            let value: Value =
+                serde_json::from_str(&output.output).unwrap_or(Value::String(output.output));
+            let seq = state
+                .record(event(json!({ "verdict": "allowed", "ok": true, "output_bytes": value.to_string().len() })))
+                .await?;
+            Ok(Json(CallResponse {
+                output: value,
+                duration_ms: output.duration.as_secs_f64() * 1e3,
+                event_seq: seq,
+            }))
+        }
+        Err(err) => {
+            state
+                .record(event(json!({ "verdict": "allowed", "ok": false, "code": err.code(), "message": err.to_string() })))
+                .await?;
+            Err(call_error(&err))
+        }
+    }
+}
+
+/// The HTTP status for each runtime error code.
+fn call_error(err: &CallError) -> ApiError {
+    let status = match err.code() {
+        "invalid_input" => StatusCode::BAD_REQUEST,
+        "not_found" | "unknown_tool" => StatusCode::NOT_FOUND,
+        "denied" | "grant_exceeds_request" => StatusCode::FORBIDDEN,
+        "deadline_exceeded" => StatusCode::GATEWAY_TIMEOUT,
+        "capacity_exhausted" => StatusCode::SERVICE_UNAVAILABLE,
+        "internal" => return ApiError::internal(err),
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    ApiError::new(status, err.code(), err.to_string())
+}
