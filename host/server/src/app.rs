@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Router, middleware};
 use stockade_runtime::{Bundle, Runtime, RuntimeConfig};
 use stockade_storage::events::{EventLog, EventLogConfig, EventWriter, NewEvent};
@@ -125,6 +125,16 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(routes::projects::create).get(routes::projects::list),
         )
         .route("/projects/{project}", get(routes::projects::get))
+        .route(
+            "/projects/{project}/members",
+            post(routes::users::add_member).get(routes::users::list_members),
+        )
+        .route("/users", post(routes::users::create))
+        .route(
+            "/tokens",
+            post(routes::users::create_token).get(routes::users::list_tokens),
+        )
+        .route("/tokens/{id}", delete(routes::users::revoke_token))
         .route(
             "/projects/{project}/agents",
             post(routes::agents::create).get(routes::agents::list),

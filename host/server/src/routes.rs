@@ -7,6 +7,7 @@ pub mod calls;
 pub mod events;
 pub mod grants;
 pub mod projects;
+pub mod users;
 
 use crate::error::ApiError;
 
