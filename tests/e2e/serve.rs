@@ -10,6 +10,12 @@ fn serves_on_loopback_and_stops_cleanly_on_sigterm() {
     let health = server.get("/healthz");
     assert_eq!(health.status, 200);
     assert!(server.data.path().exists());
+    // Prometheus text: the health check is not counted, the earlier /v1 miss is.
+    let _ = server.get("/v1/nothing-here");
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.body.contains("stockade_http_requests_total{class=\"4xx\"} 1"), "{}", metrics.body);
+    assert!(metrics.body.contains("# TYPE stockade_tool_call_duration_seconds histogram"));
     let status = server.stop();
     assert!(status.success(), "exit status {status:?}");
 }

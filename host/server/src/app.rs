@@ -4,6 +4,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Router, middleware};
 use stockade_runtime::{Bundle, Runtime, RuntimeConfig};
@@ -14,6 +17,7 @@ use tokio::sync::{Mutex, RwLock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::guard::{Guards, guard};
+use crate::metrics::Metrics;
 use crate::routes;
 use crate::serve::ServeError;
 
@@ -32,6 +36,8 @@ pub struct AppState {
     writer: Mutex<Option<EventWriter>>,
     /// The plugin runtime.
     pub runtime: Runtime,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
     /// Loaded bundles by (project id, bundle name, version).
     pub bundles: RwLock<HashMap<(String, String, String), Arc<Bundle>>>,
 }
@@ -97,6 +103,7 @@ impl AppState {
             events,
             writer: Mutex::new(Some(writer)),
             runtime,
+            metrics: Metrics::default(),
             bundles: RwLock::new(HashMap::new()),
         })
     }
@@ -152,6 +159,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/events", get(routes::events::list));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .nest("/v1", v1)
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -164,6 +172,13 @@ pub const MAX_BODY: usize = 1 << 20;
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -109,6 +109,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             None,
             json!({ "reason": reason, "method": parts.method.as_str(), "path": parts.uri.path() }),
         );
+        state.metrics.denied(crate::metrics::Denial::Auth);
         state.record(event).await?;
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

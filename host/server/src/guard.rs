@@ -14,6 +14,7 @@ use stockade_policy::{ClientResolver, GuardOutcome, RateLimiter, WriteGuard, Wri
 use crate::app::AppState;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::Denial;
 use crate::serve::ServeError;
 
 /// The write guard, client identity and the two rate limiters.
@@ -67,6 +68,7 @@ pub async fn guard(
         GuardOutcome::Allowed { .. } | GuardOutcome::Webhook => {}
         GuardOutcome::Denied(err) => {
             tracing::info!(peer = %peer, method = %request.method(), path, code = err.code(), "write refused");
+            state.metrics.denied(Denial::Write);
             let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::FORBIDDEN);
             return ApiError::new(status, err.code(), err.to_string()).into_response();
         }
@@ -81,8 +83,11 @@ pub async fn guard(
     if let Some(limiter) = limiter {
         let client = guards.clients.resolve(peer.ip(), request.headers());
         if let Err(retry) = limiter.check(client, Instant::now()) {
+            state.metrics.denied(Denial::Rate);
             return ApiError::rate_limited(retry.secs()).into_response();
         }
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    state.metrics.request(response.status().as_u16());
+    response
 }

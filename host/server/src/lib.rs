@@ -10,6 +10,7 @@ mod auth;
 mod config;
 mod error;
 mod guard;
+mod metrics;
 mod routes;
 mod serve;
 

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
 
@@ -112,6 +113,7 @@ pub async fn serve(
     let state = Arc::new(AppState::new(config, token, local).await?);
     tracing::info!(addr = %local, mode = ?state.config.mode, "stockade listening");
     ready(local);
+    let retention = tokio::spawn(retention_loop(state.clone()));
     axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
@@ -119,9 +121,32 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
     .map_err(|e| ServeError::Startup(e.to_string()))?;
+    retention.abort();
     state.shutdown().await;
     tracing::info!("stockade stopped");
     Ok(())
+}
+
+/// How often old events are pruned.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// Prunes events older than `events.retention_days` at start and then periodically. Pruning
+/// writes a checkpoint, so `stockade audit verify` still verifies what remains.
+async fn retention_loop(state: Arc<AppState>) {
+    let keep_ms = i64::from(state.config.events.retention_days) * 86_400_000;
+    loop {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        match state.db.events().prune_before(now_ms - keep_ms).await {
+            Ok(report) if report.deleted > 0 => {
+                tracing::info!(deleted = report.deleted, "pruned events past retention");
+            }
+            Ok(_) => {}
+            Err(err) => tracing::error!(%err, "event retention failed"),
+        }
+        tokio::time::sleep(RETENTION_INTERVAL).await;
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

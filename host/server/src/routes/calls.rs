@@ -157,6 +157,7 @@ pub async fn call(
     };
 
     if let Err(denial) = allowlist.decide(&request.tool, kind(&grant)).into_result() {
+        state.metrics.denied(crate::metrics::Denial::Tool);
         state
             .record(event(
                 json!({ "verdict": "denied", "code": denial.code(), "reason": denial.reason() }),
