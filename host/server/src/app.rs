@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Router, middleware};
+use stockade_policy::{WebhookSecret, WebhookVerifier};
 use stockade_runtime::{Bundle, Runtime, RuntimeConfig};
 use stockade_storage::events::{EventLog, EventLogConfig, EventWriter, NewEvent};
 use stockade_storage::{Database, StorageError};
@@ -36,6 +37,10 @@ pub struct AppState {
     writer: Mutex<Option<EventWriter>>,
     /// The plugin runtime.
     pub runtime: Runtime,
+    /// The webhook signing secret, if webhooks are enabled.
+    pub webhook_secret: Option<WebhookSecret>,
+    /// Timestamp tolerance and replay cache for webhooks.
+    pub webhooks: WebhookVerifier,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// Loaded bundles by (project id, bundle name, version).
@@ -95,7 +100,18 @@ impl AppState {
                 .await
                 .map_err(|e| startup("event log", &e))?;
         }
+        let webhook_secret = match &config.webhook_secret_file {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| startup(&format!("webhook secret {}", path.display()), &e))?;
+                let trimmed = String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec();
+                Some(WebhookSecret::new(trimmed).map_err(|e| startup("webhook secret", &e))?)
+            }
+            None => None,
+        };
         Ok(Self {
+            webhook_secret,
+            webhooks: WebhookVerifier::new(),
             config,
             local_addr,
             guards,
@@ -161,6 +177,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/v1", v1)
+        .route("/webhooks/events", post(routes::webhooks::events))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))

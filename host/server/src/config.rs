@@ -24,6 +24,9 @@ pub struct Config {
     /// File holding the write token (a bearer token that allows mutating requests from
     /// non-loopback clients). Default: none, so only loopback clients may write.
     pub write_token_file: Option<PathBuf>,
+    /// File holding the HMAC-SHA256 secret that signs `/webhooks/*` requests. Default: none,
+    /// so webhooks are disabled.
+    pub webhook_secret_file: Option<PathBuf>,
     /// Start on a non-loopback address without a write token. Default `false`; logged loudly.
     pub insecure_public_bind: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (CIDRs). Default: none.
@@ -70,6 +73,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".stockade"),
             mode: Mode::Production,
             write_token_file: None,
+            webhook_secret_file: None,
             insecure_public_bind: false,
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),

@@ -8,6 +8,7 @@ pub mod events;
 pub mod grants;
 pub mod projects;
 pub mod users;
+pub mod webhooks;
 
 use crate::error::ApiError;
 
