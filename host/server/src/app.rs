@@ -4,22 +4,25 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::{Router, middleware};
 use stockade_policy::{WebhookSecret, WebhookVerifier};
 use stockade_runtime::{Bundle, Runtime, RuntimeConfig};
 use stockade_storage::events::{EventLog, EventLogConfig, EventWriter, NewEvent};
 use stockade_storage::{Database, StorageError};
 use tokio::sync::{Mutex, RwLock};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::guard::{Guards, guard};
 use crate::metrics::Metrics;
-use crate::routes;
 use crate::serve::ServeError;
 
 /// Everything request handlers share.
@@ -140,49 +143,56 @@ impl AppState {
     }
 }
 
-/// The router with every route and middleware.
+/// The router with every route and middleware. Routes are registered through
+/// `utoipa_axum`, so the OpenAPI document served at `/v1/openapi.json` is built from the same
+/// handler annotations as the router and cannot drift from it.
 pub fn app(state: Arc<AppState>) -> Router {
-    let v1 = Router::new()
-        .route(
-            "/projects",
-            post(routes::projects::create).get(routes::projects::list),
-        )
-        .route("/projects/{project}", get(routes::projects::get))
-        .route(
-            "/projects/{project}/members",
-            post(routes::users::add_member).get(routes::users::list_members),
-        )
-        .route("/users", post(routes::users::create))
-        .route(
-            "/tokens",
-            post(routes::users::create_token).get(routes::users::list_tokens),
-        )
-        .route("/tokens/{id}", delete(routes::users::revoke_token))
-        .route(
-            "/projects/{project}/agents",
-            post(routes::agents::create).get(routes::agents::list),
-        )
-        .route(
-            "/projects/{project}/bundles",
-            post(routes::bundles::install).get(routes::bundles::list),
-        )
-        .route(
-            "/projects/{project}/grants/{bundle}/{tool}",
-            put(routes::grants::put).get(routes::grants::get),
-        )
-        .route("/projects/{project}/tools", get(routes::calls::list_tools))
-        .route("/projects/{project}/tool-calls", post(routes::calls::call))
-        .route("/events", get(routes::events::list));
-    Router::new()
-        .route("/healthz", get(healthz))
+    let (api, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(doc);
+    api.route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .nest("/v1", v1)
-        .route("/webhooks/events", post(routes::webhooks::events))
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
+
+/// Every documented route (all of `/v1` and `/webhooks`).
+fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    use crate::routes::{agents, bundles, calls, events, grants, projects, users, webhooks};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(projects::create, projects::list))
+        .routes(routes!(projects::get))
+        .routes(routes!(users::add_member, users::list_members))
+        .routes(routes!(users::create))
+        .routes(routes!(users::create_token, users::list_tokens))
+        .routes(routes!(users::revoke_token))
+        .routes(routes!(agents::create, agents::list))
+        .routes(routes!(bundles::install, bundles::list))
+        .routes(routes!(grants::put, grants::get))
+        .routes(routes!(calls::list_tools))
+        .routes(routes!(calls::call))
+        .routes(routes!(events::list))
+        .routes(routes!(webhooks::events))
+}
+
+/// The document's header.
+#[derive(utoipa::OpenApi)]
+#[openapi(info(
+    title = "Stockade",
+    description = "Sandboxed WebAssembly tools for AI agents. Authenticate with \
+                   `Authorization: Bearer <api token>`; mutating requests from non-loopback \
+                   clients also need `X-Stockade-Write-Token`. Errors are \
+                   `{\"error\": {\"code\", \"message\"}}` with a stable code."
+))]
+struct ApiDoc;
 
 /// Largest request body accepted (tool inputs included).
 pub const MAX_BODY: usize = 1 << 20;

@@ -136,3 +136,18 @@ impl From<QueryRejection> for ApiError {
         Self::bad_request("invalid_query", rejection.body_text())
     }
 }
+
+/// The error body, for the OpenAPI document: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDoc {
+    error: ErrorDocInner,
+}
+
+/// Inside [`ErrorDoc`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDocInner {
+    /// Stable machine code, e.g. `write_forbidden`, `tool_not_allowed`, `invalid_json`.
+    code: String,
+    /// Human-readable explanation.
+    message: String,
+}

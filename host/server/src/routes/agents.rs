@@ -18,17 +18,18 @@ use crate::error::ApiError;
 use crate::routes::{admin_event, check_name};
 
 /// `POST /v1/projects/{project}/agents` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
     /// `[a-z][a-z0-9-]*`.
     pub name: String,
     /// The agent's tool allowlist.
+    #[schema(value_type = Object, example = json!({"allow": ["fs.read_*"], "deny": [], "read_only": false}))]
     pub tools: AgentProfile,
 }
 
 /// An agent as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentView {
     name: String,
     allow: Vec<String>,
@@ -56,6 +57,7 @@ pub(crate) fn policy_mode(mode: Mode) -> stockade_policy::Mode {
 }
 
 /// `POST /v1/projects/{project}/agents`.
+#[utoipa::path(post, path = "/v1/projects/{project}/agents", tag = "agents", params(("project" = String, Path, description = "Project name")), request_body = CreateAgent, responses((status = 201, body = AgentView), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -90,6 +92,7 @@ pub async fn create(
 }
 
 /// `GET /v1/projects/{project}/agents`.
+#[utoipa::path(get, path = "/v1/projects/{project}/agents", tag = "agents", params(("project" = String, Path, description = "Project name")), responses((status = 200, body = Vec<AgentView>), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,

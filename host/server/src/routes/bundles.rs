@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::routes::admin_event;
 
 /// `POST /v1/projects/{project}/bundles` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallBundle {
     /// Absolute path of a bundle directory (`bundle.toml` + components, or a built plugin
@@ -34,7 +34,7 @@ pub struct InstallBundle {
 }
 
 /// An installed bundle as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BundleView {
     name: String,
     version: String,
@@ -62,6 +62,7 @@ fn view(installed: &InstalledBundle) -> BundleView {
 }
 
 /// `POST /v1/projects/{project}/bundles`.
+#[utoipa::path(post, path = "/v1/projects/{project}/bundles", tag = "bundles", params(("project" = String, Path, description = "Project name")), request_body = InstallBundle, responses((status = 201, body = BundleView), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn install(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -114,6 +115,7 @@ pub async fn install(
 }
 
 /// `GET /v1/projects/{project}/bundles`.
+#[utoipa::path(get, path = "/v1/projects/{project}/bundles", tag = "bundles", params(("project" = String, Path, description = "Project name")), responses((status = 200, body = Vec<BundleView>), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -22,7 +22,7 @@ use crate::routes::agents::policy_mode;
 use crate::routes::{bundles, grants};
 
 /// `GET /v1/projects/{project}/tools?agent=NAME`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ToolsQuery {
     /// The agent whose allowlist filters the list.
@@ -30,15 +30,16 @@ pub struct ToolsQuery {
 }
 
 /// A tool the agent may call.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ToolView {
     name: String,
     description: String,
+    #[schema(value_type = Object)]
     input_schema: Value,
 }
 
 /// `POST /v1/projects/{project}/tool-calls` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallRequest {
     /// The calling agent.
@@ -47,6 +48,7 @@ pub struct CallRequest {
     pub tool: String,
     /// The tool input.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub input: Value,
 }
 
@@ -55,8 +57,9 @@ fn empty_object() -> Value {
 }
 
 /// A successful call.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CallResponse {
+    #[schema(value_type = Object)]
     output: Value,
     duration_ms: f64,
     event_seq: i64,
@@ -90,6 +93,7 @@ async fn allowlist(
 }
 
 /// `GET /v1/projects/{project}/tools?agent=A`: the tools agent A may call, with schemas.
+#[utoipa::path(get, path = "/v1/projects/{project}/tools", tag = "tools", params(("project" = String, Path, description = "Project name"), ToolsQuery), responses((status = 200, body = Vec<ToolView>), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn list_tools(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -125,6 +129,7 @@ fn kind(grant: &grants::GrantSpec) -> ToolKind {
 }
 
 /// `POST /v1/projects/{project}/tool-calls`.
+#[utoipa::path(post, path = "/v1/projects/{project}/tool-calls", tag = "tools", params(("project" = String, Path, description = "Project name")), request_body = CallRequest, responses((status = 200, body = CallResponse), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc), (status = "5XX", body = crate::error::ErrorDoc)))]
 pub async fn call(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// Query parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only this project (by name).
@@ -28,25 +28,27 @@ pub struct EventsQuery {
 }
 
 /// One event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     seq: i64,
     ts: i64,
     kind: String,
     actor: String,
     project: Option<String>,
+    #[schema(value_type = Object)]
     payload: Value,
     hash: String,
 }
 
 /// A page of events.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventsPage {
     events: Vec<EventView>,
     next_after_seq: Option<i64>,
 }
 
 /// `GET /v1/events`: members see their projects' events, admins everything.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery), responses((status = 200, body = EventsPage), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,

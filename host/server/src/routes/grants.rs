@@ -21,15 +21,17 @@ use crate::error::ApiError;
 use crate::routes::admin_event;
 
 /// One granted directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirGrantSpec {
     /// Guest path the tool requests, e.g. `/project`.
+    #[schema(value_type = String, example = "/project")]
     pub mount: MountPath,
     /// Directory relative to the project root (`.` for the root itself).
     #[serde(default = "dot")]
     pub path: String,
     /// `read` or `read-write`.
+    #[schema(value_type = String, example = "read")]
     pub access: Access,
 }
 
@@ -38,7 +40,7 @@ fn dot() -> String {
 }
 
 /// `PUT` body and `GET` response.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantSpec {
     /// Granted directories.
@@ -46,6 +48,7 @@ pub struct GrantSpec {
     pub dirs: Vec<DirGrantSpec>,
     /// Limit overrides for this tool in this project.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub limits: LimitOverrides,
 }
 
@@ -85,6 +88,7 @@ pub(crate) fn resolve(project: &Project, spec: &GrantSpec) -> Result<ToolGrants,
 }
 
 /// `PUT /v1/projects/{project}/grants/{bundle}/{tool}`.
+#[utoipa::path(put, path = "/v1/projects/{project}/grants/{bundle}/{tool}", tag = "grants", params(("project" = String, Path, description = "Project name"), ("bundle" = String, Path), ("tool" = String, Path)), request_body = GrantSpec, responses((status = 200, body = GrantSpec), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn put(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -122,6 +126,7 @@ pub async fn put(
 }
 
 /// `GET /v1/projects/{project}/grants/{bundle}/{tool}`.
+#[utoipa::path(get, path = "/v1/projects/{project}/grants/{bundle}/{tool}", tag = "grants", params(("project" = String, Path, description = "Project name"), ("bundle" = String, Path), ("tool" = String, Path)), responses((status = 200, body = GrantSpec), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::routes::{admin_event, check_name};
 
 /// `POST /v1/projects` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     /// `[a-z][a-z0-9-]*`.
@@ -29,7 +29,7 @@ pub struct CreateProject {
 }
 
 /// A project as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     name: String,
     root: String,
@@ -47,6 +47,7 @@ impl From<Project> for ProjectView {
 }
 
 /// `POST /v1/projects`.
+#[utoipa::path(post, path = "/v1/projects", tag = "projects", request_body = CreateProject, responses((status = 201, body = ProjectView), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -85,6 +86,7 @@ pub async fn create(
 }
 
 /// `GET /v1/projects`: admins see all, members their own.
+#[utoipa::path(get, path = "/v1/projects", tag = "projects", responses((status = 200, body = Vec<ProjectView>), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -98,6 +100,7 @@ pub async fn list(
 }
 
 /// `GET /v1/projects/{project}`.
+#[utoipa::path(get, path = "/v1/projects/{project}", tag = "projects", params(("project" = String, Path, description = "Project name")), responses((status = 200, body = ProjectView), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::routes::{admin_event, check_name};
 
 /// `POST /v1/users` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// `[a-z][a-z0-9-]*`.
@@ -27,7 +27,7 @@ pub struct CreateUser {
 }
 
 /// A user with a freshly issued token (shown once).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedView {
     user: String,
     role: String,
@@ -37,6 +37,7 @@ pub struct IssuedView {
 }
 
 /// `POST /v1/users` (admins): creates a user and its first token.
+#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = IssuedView), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -67,7 +68,7 @@ pub async fn create(
 }
 
 /// `POST /v1/tokens` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// A label to recognise the token by.
@@ -78,6 +79,7 @@ pub struct CreateToken {
 }
 
 /// `POST /v1/tokens`: a new token for the caller (or, for admins, any user).
+#[utoipa::path(post, path = "/v1/tokens", tag = "users", request_body = CreateToken, responses((status = 201, body = IssuedView), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn create_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -113,7 +115,7 @@ pub async fn create_token(
 }
 
 /// A token without its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     id: String,
     user_id: String,
@@ -135,6 +137,7 @@ impl From<TokenInfo> for TokenView {
 }
 
 /// `GET /v1/tokens`: the caller's tokens (admins: all).
+#[utoipa::path(get, path = "/v1/tokens", tag = "users", responses((status = 200, body = Vec<TokenView>), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn list_tokens(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -145,6 +148,7 @@ pub async fn list_tokens(
 }
 
 /// `DELETE /v1/tokens/{id}`: revokes one of the caller's tokens (admins: any).
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "users", params(("id" = String, Path, description = "Token id")), responses((status = 204), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn revoke_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -174,7 +178,7 @@ pub async fn revoke_token(
 }
 
 /// `POST /v1/projects/{project}/members` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// The user's name.
@@ -182,6 +186,7 @@ pub struct AddMember {
 }
 
 /// `POST /v1/projects/{project}/members` (admins).
+#[utoipa::path(post, path = "/v1/projects/{project}/members", tag = "projects", params(("project" = String, Path, description = "Project name")), request_body = AddMember, responses((status = 204), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn add_member(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -209,6 +214,7 @@ pub async fn add_member(
 }
 
 /// `GET /v1/projects/{project}/members`.
+#[utoipa::path(get, path = "/v1/projects/{project}/members", tag = "projects", params(("project" = String, Path, description = "Project name")), responses((status = 200, body = Vec<String>), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn list_members(
     State(state): State<Arc<AppState>>,
     caller: Caller,

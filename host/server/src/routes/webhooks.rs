@@ -17,6 +17,7 @@ use crate::error::ApiError;
 const MAX_WEBHOOK_BODY: usize = 64 << 10;
 
 /// `POST /webhooks/events`: records a signed external event (kind `webhook`) in the event log.
+#[utoipa::path(post, path = "/webhooks/events", tag = "webhooks", request_body(content = serde_json::Value, description = "Any JSON; signed with X-Stockade-Timestamp and X-Stockade-Signature"), responses((status = 202), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn events(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
