@@ -3,7 +3,11 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod api;
+mod audit;
+mod durability;
 mod netns;
+mod operator;
 mod plugin_run;
 mod serve;
 mod server;

@@ -14,8 +14,18 @@ fn serves_on_loopback_and_stops_cleanly_on_sigterm() {
     let _ = server.get("/v1/nothing-here");
     let metrics = server.get("/metrics");
     assert_eq!(metrics.status, 200);
-    assert!(metrics.body.contains("stockade_http_requests_total{class=\"4xx\"} 1"), "{}", metrics.body);
-    assert!(metrics.body.contains("# TYPE stockade_tool_call_duration_seconds histogram"));
+    assert!(
+        metrics
+            .body
+            .contains("stockade_http_requests_total{class=\"4xx\"} 1"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("# TYPE stockade_tool_call_duration_seconds histogram")
+    );
     let status = server.stop();
     assert!(status.success(), "exit status {status:?}");
 }
@@ -90,5 +100,8 @@ fn openapi_document_covers_every_route() {
     ];
     expected.sort();
     assert_eq!(routes, expected);
-    assert!(doc["components"]["schemas"]["CallRequest"].is_object(), "request schemas are documented");
+    assert!(
+        doc["components"]["schemas"]["CallRequest"].is_object(),
+        "request schemas are documented"
+    );
 }

@@ -4,13 +4,19 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub struct TestServer {
     pub child: Child,
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
+    /// Everything the server wrote to stderr so far.
+    pub log: Arc<Mutex<String>>,
 }
+
+/// What `stockade serve` prints, once, on the first start of a fresh data directory.
+const BOOTSTRAP_PREFIX: &str = "bootstrap admin token (shown once, store it now): ";
 
 impl TestServer {
     /// Starts `stockade serve --bind 127.0.0.1:0` with `extra` arguments and waits until it
@@ -32,7 +38,7 @@ impl TestServer {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -52,7 +58,22 @@ impl TestServer {
                 panic!("server did not start: {}", log.lock().unwrap());
             }
         };
-        Self { child, addr, data }
+        Self {
+            child,
+            addr,
+            data,
+            log,
+        }
+    }
+
+    /// The bootstrap admin token the server printed on stderr. It is printed before the
+    /// "listening" line, so it is in the log by the time `start` returns.
+    pub fn admin_token(&self) -> String {
+        let log = self.log.lock().unwrap();
+        log.lines()
+            .find_map(|line| line.strip_prefix(BOOTSTRAP_PREFIX))
+            .map(|token| token.trim().to_owned())
+            .unwrap_or_else(|| panic!("no bootstrap admin token in the server log:\n{log}"))
     }
 
     pub fn get(&self, path: &str) -> Response {
@@ -66,6 +87,12 @@ impl TestServer {
             .status()
             .unwrap();
         self.child.wait().unwrap()
+    }
+
+    /// [`TestServer::stop`], keeping the data directory for a look afterwards.
+    pub fn stop_keeping_data(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
+        (self.stop(), data)
     }
 }
 
@@ -104,10 +131,19 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Response {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    try_request(addr, method, path, headers, body).unwrap()
+}
+
+/// [`request`] for callers that expect the connection to fail (a server being killed).
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -119,13 +155,28 @@ pub fn request(
         ));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(head.as_bytes())?;
     if let Some(body) = body {
-        stream.write_all(body.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes())?;
     }
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    parse_response(&raw)
+    stream.read_to_end(&mut raw)?;
+    Ok(parse_response(&raw))
+}
+
+/// Sends `raw` bytes as they are (a whole request, head and body, spelled by the test) and
+/// reads the answer. A server may answer and close before reading all of a large body, so a
+/// failed write is not an error: what counts is the response.
+pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let _ = stream.write_all(raw);
+    let mut answer = Vec::new();
+    // A reset after the response arrived still leaves the response in `answer`.
+    let _ = stream.read_to_end(&mut answer);
+    parse_response(&answer)
 }
 
 fn parse_response(raw: &[u8]) -> Response {

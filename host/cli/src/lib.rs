@@ -1,13 +1,19 @@
-//! The `stockade` command line: the server (from step 2 on) and the plugin author's tools.
+//! The `stockade` command line: the server, the operator's client for its API, and the plugin
+//! author's tools.
 //!
 //! [`Cli`] is the argument grammar; [`run`] dispatches to one module per command group under
-//! `commands/`. Commands print results to stdout and progress and errors to stderr, and exit
-//! with 0 (success), 1 (the tool call failed) or 2 (bad arguments, unusable bundle).
+//! `commands/`: `serve`, the operator commands over HTTP (`project`, `user`, `token`, `agent`,
+//! `bundle`, `grant`, `tools`, `call`, `events`, sharing `commands/client.rs`), `audit` (reads
+//! the database file directly) and `plugin`. Commands print results to stdout and progress and
+//! errors to stderr, and exit with 0 (success), 1 (the server refused the request, the tool
+//! call failed, or the audit found tampering) or 2 (bad arguments, unusable bundle, server
+//! unreachable).
 
 #![forbid(unsafe_code)]
 
 mod commands;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,7 +23,7 @@ pub use commands::plugin::PluginCommand;
 
 /// Stockade: a self-hosted host for AI-agent tools, run as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(name = "stockade", version)]
+#[command(name = "stockade", version, after_long_help = WALKTHROUGH)]
 pub struct Cli {
     /// Data directory: database, compiled-component cache, keys [default: .stockade].
     #[arg(long, global = true, env = "STOCKADE_DATA_DIR")]
@@ -28,6 +34,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Shown after `stockade --help`.
+const WALKTHROUGH: &str = "\
+Operator commands talk to a running server (--server URL, or STOCKADE_SERVER; default
+http://127.0.0.1:7878). They authenticate with an API token read from STOCKADE_TOKEN or
+--token-file FILE, never from a command-line value (that would land in shell history and ps).
+The bootstrap admin token is printed once, on the server's first start.
+
+Walk-through:
+  stockade serve                                   # note the bootstrap admin token
+  export STOCKADE_TOKEN=stk_...
+  stockade project create demo --root ~/src/demo
+  stockade bundle install -p demo --dir plugins/fs --dev
+  stockade grant set -p demo fs read_file --dir .
+  stockade agent create -p demo reader --allow 'fs.read_file'
+  stockade call -p demo --agent reader fs.read_file --input '{\"path\":\"README.md\"}'
+  stockade events -p demo
+  stockade audit verify";
+
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -36,32 +60,76 @@ pub enum Command {
     /// Configuration layers: defaults, then stockade.toml (or --config), then STOCKADE_*
     /// environment variables, then these flags.
     Serve(commands::serve::ServeArgs),
+    /// Projects: a name, a root directory, members (admins create them).
+    Project(commands::project::ProjectArgs),
+    /// Users and their first token (admins).
+    User(commands::user::UserArgs),
+    /// API tokens: issue, list, revoke.
+    Token(commands::token::TokenArgs),
+    /// Agents: who calls tools in a project, and which tools they may call.
+    Agent(commands::agent::AgentArgs),
+    /// Bundles of tools installed into a project.
+    Bundle(commands::bundle::BundleArgs),
+    /// Grants: which project directories and limits each tool gets.
+    Grant(commands::grant::GrantArgs),
+    /// List the tools an agent may call, as that agent would see them.
+    Tools(commands::calls::ToolsArgs),
+    /// Call a tool as an agent, through the server (allowlist, grants, event log).
+    ///
+    /// Prints the tool's JSON output on stdout. Example:
+    /// stockade call -p demo --agent reader fs.read_file --input '{"path":"README.md"}'
+    Call(commands::calls::CallArgs),
+    /// Read the event log: tool calls, auth failures, admin actions.
+    Events(commands::events::EventsArgs),
+    /// Check the event log's hash chain in the database file (works while the server runs).
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Run and inspect plugins locally under the production runtime and limits.
     #[command(subcommand)]
     Plugin(PluginCommand),
 }
 
-/// Runs a parsed command line on a fresh tokio runtime.
+/// Runs a parsed command line. Operator commands are blocking HTTP requests; `serve`, `audit`
+/// and `plugin` run on a fresh tokio runtime.
 pub fn run(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let data_dir = cli.data_dir;
+    let finish = |result: Result<(), commands::client::CliError>| match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => err.report(),
+    };
+    match cli.command {
+        Command::Serve(args) => block_on(commands::serve::run(data_dir, args)),
+        Command::Plugin(command) => {
+            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
+            block_on(async move { commands::plugin::run(&data_dir, command).await })
+        }
+        Command::Audit(command) => {
+            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
+            block_on(async move { commands::audit::run(&data_dir, command).await })
+        }
+        Command::Project(args) => finish(commands::project::run(args)),
+        Command::User(args) => finish(commands::user::run(args)),
+        Command::Token(args) => finish(commands::token::run(args)),
+        Command::Agent(args) => finish(commands::agent::run(args)),
+        Command::Bundle(args) => finish(commands::bundle::run(args)),
+        Command::Grant(args) => finish(commands::grant::run(args)),
+        Command::Tools(args) => finish(commands::calls::tools(args)),
+        Command::Call(args) => finish(commands::calls::call(args)),
+        Command::Events(args) => finish(commands::events::run(args)),
+    }
+}
+
+fn block_on(future: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime,
+        Ok(runtime) => runtime.block_on(future),
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => commands::serve::run(cli.data_dir, args).await,
-            Command::Plugin(command) => {
-                let data_dir = cli.data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
-                commands::plugin::run(&data_dir, command).await
-            }
-        }
-    })
+    }
 }
 
 /// Logs to stderr, filtered by `STOCKADE_LOG` (default: warnings, plus plugin logs at info).

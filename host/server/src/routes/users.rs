@@ -222,6 +222,10 @@ pub async fn list_members(
 ) -> Result<Json<Vec<String>>, ApiError> {
     let Path(project) = path?;
     let project = caller.project(&state, &project).await?;
-    let members = state.db.projects().members(&project.id).await?;
-    Ok(Json(members))
+    let mut names = Vec::new();
+    for id in state.db.projects().members(&project.id).await? {
+        names.push(state.db.users().get(&id).await?.name);
+    }
+    names.sort();
+    Ok(Json(names))
 }
