@@ -11,6 +11,7 @@ mod operator;
 mod plugin_run;
 mod serve;
 mod server;
+mod webhooks;
 mod write_guard;
 
 use std::path::Path;
