@@ -3,9 +3,11 @@
 //! - `setup`   adds the `wasm32-wasip2` target and the Debian packages the tests use
 //!   (`iproute2` for network-namespace test hosts, `curl`) if they are missing
 //! - `plugins` builds every guest (first-party plugins and test guests) for `wasm32-wasip2`
-//! - `run`     builds `stockade` and the `fs` plugin and runs it on `plugins/fs/sample-project`
+//! - `run`     builds `stockade` and the plugins and runs `stockade serve` on its defaults
+//! - `demo`    runs the `fs` plugin on `plugins/fs/sample-project` with `stockade plugin run`
 //! - `test`    runs the whole test suite (`cargo test --workspace`)
 //! - `bench`   runs the runtime benchmark (fresh-instance calls vs a bare wasmtime baseline)
+//! - `bench-http` tool calls per second and latency over HTTP (wrk), next to the in-process rate
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+mod bench_http;
 
 const GUESTS: &[&str] = &[
     "stockade-plugin-fs",
@@ -30,18 +34,22 @@ fn main() -> Result<()> {
     match task.as_str() {
         "setup" => setup(),
         "plugins" => setup().and_then(|()| plugins()),
-        "run" => setup().and_then(|()| plugins()).and_then(|()| run(&root)),
+        "run" => setup().and_then(|()| plugins()).and_then(|()| serve(&root)),
+        "demo" => setup().and_then(|()| plugins()).and_then(|()| demo(&root)),
         "test" => setup().and_then(|()| test()),
         "bench" => {
             setup().and_then(|()| cargo(&["bench", "-p", "stockade-runtime", "--bench", "calls"]))
         }
+        "bench-http" => setup().and_then(|()| bench_http::run(&root)),
         _ => {
-            eprintln!("usage: cargo xtask <setup|plugins|run|test|bench>");
+            eprintln!("usage: cargo xtask <setup|plugins|run|demo|test|bench|bench-http>");
             eprintln!("  setup    install the wasm32-wasip2 target if it is missing");
             eprintln!("  plugins  build the plugins and test guests for wasm32-wasip2");
-            eprintln!("  run      run the fs plugin on plugins/fs/sample-project");
+            eprintln!("  run      build everything and run `stockade serve` (127.0.0.1:7878)");
+            eprintln!("  demo     run the fs plugin on plugins/fs/sample-project, no server");
             eprintln!("  test     run the whole test suite");
             eprintln!("  bench    run the runtime benchmark");
+            eprintln!("  bench-http  tool calls over HTTP with wrk, next to the in-process rate");
             bail!("unknown task {task:?}")
         }
     }
@@ -59,8 +67,12 @@ fn setup() -> Result<()> {
     if !missing.is_empty() {
         eprintln!("xtask: installing {}", missing.join(" "));
         status(Command::new("apt-get").arg("update").arg("-q"))?;
-        status(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing))
-            .context("the tests need these Debian packages (run as root, or install them)")?;
+        status(
+            Command::new("apt-get")
+                .args(["install", "-y", "-q"])
+                .args(&missing),
+        )
+        .context("the tests need these Debian packages (run as root, or install them)")?;
     }
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
@@ -93,12 +105,25 @@ fn test() -> Result<()> {
     cargo(&["test", "--workspace"])
 }
 
-/// The demo: a few fs calls against the sample project, through the real CLI and runtime.
-fn run(root: &Path) -> Result<()> {
+fn stockade_binary(root: &Path) -> Result<PathBuf> {
     cargo(&["build", "-p", "stockade-cli"])?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let stockade = target.join("debug").join("stockade");
+    Ok(target.join("debug").join("stockade"))
+}
+
+/// `stockade serve` on its embedded defaults (127.0.0.1:7878, data in `.stockade/`), with any
+/// extra arguments passed through: `cargo xtask run --mode development`.
+fn serve(root: &Path) -> Result<()> {
+    let stockade = stockade_binary(root)?;
+    let extra: Vec<String> = std::env::args().skip(2).collect();
+    status(Command::new(stockade).arg("serve").args(extra))
+}
+
+/// The author demo: a few fs calls against the sample project, through the real CLI and
+/// runtime, without a server.
+fn demo(root: &Path) -> Result<()> {
+    let stockade = stockade_binary(root)?;
     let sample = "plugins/fs/sample-project";
     let calls: &[(&str, &str)] = &[
         ("list_dir", r#"{"path":"."}"#),
@@ -127,12 +152,12 @@ fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn cargo(args: &[&str]) -> Result<()> {
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     status(Command::new(cargo).args(args))
 }
 
-fn status(command: &mut Command) -> Result<()> {
+pub(crate) fn status(command: &mut Command) -> Result<()> {
     let status = command
         .status()
         .with_context(|| format!("cannot run {command:?}"))?;
