@@ -66,6 +66,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     let Path(project) = path?;
     let project = caller.project(&state, &project).await?;
+    // Operators decide what runs and what it may touch; members call tools.
+    caller.require_admin()?;
     let Json(body) = body?;
     check_name("agent", &body.name)?;
     body.tools

@@ -71,6 +71,8 @@ pub async fn install(
 ) -> Result<(StatusCode, Json<BundleView>), ApiError> {
     let Path(project) = path?;
     let project = caller.project(&state, &project).await?;
+    // Operators decide what runs and what it may touch; members call tools.
+    caller.require_admin()?;
     let Json(body) = body?;
     if !body.dev {
         return Err(ApiError::bad_request(

@@ -97,6 +97,8 @@ pub async fn put(
 ) -> Result<(StatusCode, Json<GrantSpec>), ApiError> {
     let Path((project, bundle, tool)) = path?;
     let project = caller.project(&state, &project).await?;
+    // Operators decide what runs and what it may touch; members call tools.
+    caller.require_admin()?;
     let Json(spec) = body?;
     let installed = state.db.bundles().get(&project.id, &bundle).await?;
     let loaded = crate::routes::bundles::load(&state, &project.id, &installed).await?;
