@@ -24,6 +24,7 @@ use crate::error::ApiError;
 use crate::guard::{Guards, guard};
 use crate::metrics::Metrics;
 use crate::serve::ServeError;
+use crate::snapshot::Snapshots;
 
 /// Everything request handlers share.
 pub struct AppState {
@@ -46,6 +47,8 @@ pub struct AppState {
     pub webhooks: WebhookVerifier,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Cached tokens and per-project views for the tool-call path.
+    pub snapshots: Snapshots,
     /// Loaded bundles by (project id, bundle name, version).
     pub bundles: RwLock<HashMap<(String, String, String), Arc<Bundle>>>,
 }
@@ -123,6 +126,7 @@ impl AppState {
             writer: Mutex::new(Some(writer)),
             runtime,
             metrics: Metrics::default(),
+            snapshots: Snapshots::default(),
             bundles: RwLock::new(HashMap::new()),
         })
     }

@@ -15,6 +15,7 @@ use stockade_storage::{Project, Role, User};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::snapshot::ProjectSnapshot;
 
 /// The authenticated user of a request.
 #[derive(Debug, Clone)]
@@ -50,20 +51,23 @@ impl Caller {
     /// The project named `name`, if it exists and the caller is a member (or an admin);
     /// otherwise `404 not_found`, the same answer either way.
     pub async fn project(&self, state: &AppState, name: &str) -> Result<Project, ApiError> {
+        Ok(self.snapshot(state, name).await?.project.clone())
+    }
+
+    /// Like [`Caller::project`], with the project's cached members, agents, bundles and grants.
+    pub async fn snapshot(
+        &self,
+        state: &AppState,
+        name: &str,
+    ) -> Result<Arc<ProjectSnapshot>, ApiError> {
         let missing = || ApiError::not_found(format!("project `{name}` not found"));
-        let project = match state.db.projects().get_by_name(name).await {
-            Ok(project) => project,
-            Err(err) if err.code() == "not_found" => return Err(missing()),
-            Err(err) => return Err(err.into()),
-        };
-        if self.is_admin()
-            || state
-                .db
-                .projects()
-                .is_member(&project.id, &self.user.id)
-                .await?
-        {
-            Ok(project)
+        let snapshot = state
+            .snapshots
+            .project(&state.db, name)
+            .await?
+            .ok_or_else(missing)?;
+        if self.is_admin() || snapshot.members.contains(&self.user.id) {
+            Ok(snapshot)
         } else {
             Err(missing())
         }
@@ -87,7 +91,19 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             })
             .map(str::trim);
         let user = match presented {
-            Some(token) => state.db.tokens().authenticate(token).await?,
+            Some(token) => {
+                let hash = stockade_storage::token_hash(token);
+                match state.snapshots.token(&hash) {
+                    Some(user) => Some(user),
+                    None => {
+                        let user = state.db.tokens().authenticate(token).await?;
+                        if let Some(user) = &user {
+                            state.snapshots.remember_token(hash, user.clone());
+                        }
+                        user
+                    }
+                }
+            }
             None => None,
         };
         if let Some(user) = user {

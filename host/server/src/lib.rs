@@ -13,6 +13,7 @@ mod guard;
 mod metrics;
 mod routes;
 mod serve;
+mod snapshot;
 
 pub use app::{AppState, app};
 pub use config::{

@@ -83,6 +83,7 @@ pub async fn create(
         .agents()
         .create(&project.id, &body.name, &spec)
         .await?;
+    state.snapshots.invalidate(&project.name).await;
     state
         .record(admin_event(
             &caller,

@@ -103,6 +103,7 @@ pub async fn install(
         dev_install: true,
     };
     let installed = state.db.bundles().install(&project.id, &new).await?;
+    state.snapshots.invalidate(&project.name).await;
     state
         .record(admin_event(
             &caller,

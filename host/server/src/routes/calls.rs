@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use stockade_policy::{AgentProfile, Allowlist, ToolKind};
 use stockade_runtime::CallError;
-use stockade_storage::Project;
 use stockade_storage::events::{NewEvent, kinds};
 
 use crate::app::AppState;
@@ -20,6 +19,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::agents::policy_mode;
 use crate::routes::{bundles, grants};
+use crate::snapshot::ProjectSnapshot;
 
 /// `GET /v1/projects/{project}/tools?agent=NAME`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -65,31 +65,36 @@ pub struct CallResponse {
     event_seq: i64,
 }
 
-async fn allowlist(
+fn allowlist(
     state: &AppState,
-    project: &Project,
+    snapshot: &ProjectSnapshot,
     agent: &str,
 ) -> Result<Allowlist, ApiError> {
-    let agent = match state.db.agents().get(&project.id, agent).await {
-        Ok(agent) => agent,
-        Err(err) if err.code() == "not_found" => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "agent_not_found",
-                format!("no agent `{agent}` in this project"),
-            ));
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let agent = snapshot.agents.get(agent).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "agent_not_found",
+            format!("no agent `{agent}` in this project"),
+        )
+    })?;
     let profile = AgentProfile {
-        allow: agent.allow,
-        deny: agent.deny,
+        allow: agent.allow.clone(),
+        deny: agent.deny.clone(),
         read_only: agent.read_only,
     };
     // Stored profiles were valid when written; re-check so a mode change takes effect.
     profile
         .validate(policy_mode(state.config.mode))
         .map_err(|err| ApiError::new(StatusCode::FORBIDDEN, err.code(), err.to_string()))
+}
+
+/// The stored grant of a tool; a tool without one has nothing granted.
+fn grant_of(snapshot: &ProjectSnapshot, bundle: &str, tool: &str) -> grants::GrantSpec {
+    snapshot
+        .grants
+        .get(&(bundle.to_owned(), tool.to_owned()))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// `GET /v1/projects/{project}/tools?agent=A`: the tools agent A may call, with schemas.
@@ -101,15 +106,17 @@ pub async fn list_tools(
     query: Result<Query<ToolsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ToolView>>, ApiError> {
     let Path(project) = path?;
-    let project = caller.project(&state, &project).await?;
+    let snapshot = caller.snapshot(&state, &project).await?;
     let Query(query) = query?;
-    let allowlist = allowlist(&state, &project, &query.agent).await?;
+    let allowlist = allowlist(&state, &snapshot, &query.agent)?;
     let mut tools = Vec::new();
-    for installed in state.db.bundles().list(&project.id).await? {
-        let bundle = bundles::load(&state, &project.id, &installed).await?;
+    let mut installed: Vec<_> = snapshot.bundles.values().collect();
+    installed.sort_by(|a, b| a.name.cmp(&b.name));
+    for installed in installed {
+        let bundle = bundles::load(&state, &snapshot.project.id, installed).await?;
         for (name, tool) in bundle.tools() {
             let full = format!("{}.{name}", installed.name);
-            let grant = grants::stored(&state, &project, &installed.name, name).await?;
+            let grant = grant_of(&snapshot, &installed.name, name);
             if allowlist.decide(&full, kind(&grant)).is_allowed() {
                 tools.push(ToolView {
                     name: full,
@@ -138,18 +145,15 @@ pub async fn call(
 ) -> Result<Json<CallResponse>, ApiError> {
     let started = Instant::now();
     let Path(project) = path?;
-    let project = caller.project(&state, &project).await?;
+    let snapshot = caller.snapshot(&state, &project).await?;
+    let project = &snapshot.project;
     let Json(request) = body?;
-    let allowlist = allowlist(&state, &project, &request.agent).await?;
+    let allowlist = allowlist(&state, &snapshot, &request.agent)?;
     let (bundle_name, tool_name) = request
         .tool
         .split_once('.')
         .ok_or_else(|| ApiError::bad_request("invalid_tool", "tool must be `bundle.tool`"))?;
-    let grant = match state.db.bundles().get(&project.id, bundle_name).await {
-        Ok(_) => grants::stored(&state, &project, bundle_name, tool_name).await?,
-        Err(err) if err.code() == "not_found" => grants::GrantSpec::default(),
-        Err(err) => return Err(err.into()),
-    };
+    let grant = grant_of(&snapshot, bundle_name, tool_name);
     let actor = format!("agent:{}/{}", project.name, request.agent);
     let event = |outcome: Value| {
         NewEvent::new(
@@ -174,19 +178,15 @@ pub async fn call(
             denial.to_string(),
         ));
     }
-    let installed = match state.db.bundles().get(&project.id, bundle_name).await {
-        Ok(installed) => installed,
-        Err(err) if err.code() == "not_found" => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_tool",
-                format!("no bundle `{bundle_name}` installed"),
-            ));
-        }
-        Err(err) => return Err(err.into()),
-    };
-    let bundle = bundles::load(&state, &project.id, &installed).await?;
-    let tool_grants = grants::resolve(&project, &grant)?;
+    let installed = snapshot.bundles.get(bundle_name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_tool",
+            format!("no bundle `{bundle_name}` installed"),
+        )
+    })?;
+    let bundle = bundles::load(&state, &project.id, installed).await?;
+    let tool_grants = grants::resolve(project, &grant)?;
     let input = request.input.to_string();
     let result = bundle
         .call(

@@ -117,6 +117,7 @@ pub async fn put(
         .grants()
         .put(&project.id, &bundle, &tool, &dirs, &limits)
         .await?;
+    state.snapshots.invalidate(&project.name).await;
     state
         .record(admin_event(
             &caller,

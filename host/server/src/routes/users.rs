@@ -167,6 +167,7 @@ pub async fn revoke_token(
         return Err(ApiError::not_found(format!("token `{id}` not found")));
     }
     state.db.tokens().revoke(&id).await?;
+    state.snapshots.forget_tokens();
     state
         .record(admin_event(
             &caller,
@@ -203,6 +204,7 @@ pub async fn add_member(
         .projects()
         .add_member(&project.id, &user.id)
         .await?;
+    state.snapshots.invalidate(&project.name).await;
     state
         .record(admin_event(
             &caller,
