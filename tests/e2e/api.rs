@@ -41,7 +41,7 @@ const GRANTS: &[(&str, &str)] = &[
 ];
 
 /// The member of project `a` (and of nothing else).
-const MEMBER: &str = "alice";
+pub const MEMBER: &str = "alice";
 
 /// An API client: one bearer token.
 #[derive(Debug, Clone)]

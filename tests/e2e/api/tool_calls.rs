@@ -269,3 +269,62 @@ fn grants_beyond_the_manifest_or_outside_the_root_are_refused() {
         response.body
     );
 }
+
+/// The server caches each project's agents, bundles and grants for the call path; every admin
+/// change must be visible to the very next call.
+#[test]
+fn admin_changes_take_effect_on_the_next_call() {
+    let fx = Fixture::new();
+    let base = "/v1/projects/a";
+    let write = |fx: &Fixture| {
+        fx.admin.call(
+            "a",
+            "writer",
+            "fs.write_file",
+            json!({ "path": "fresh.txt", "content": "x" }),
+        )
+    };
+    let grant = |access: Option<&str>| {
+        let dirs = access.map_or(json!([]), |a| json!([{ "mount": "/project", "access": a }]));
+        fx.admin.expect(
+            200,
+            "PUT",
+            &format!("{base}/grants/fs/write_file"),
+            Some(&json!({ "dirs": dirs })),
+        );
+    };
+    assert_eq!(write(&fx).status, 200, "precondition: the writer can write");
+    std::fs::remove_file(fx.a.path("fresh.txt")).unwrap();
+    // Narrow the grant to read-only: the next write is refused by the sandbox.
+    grant(Some("read"));
+    let refused = write(&fx);
+    assert_eq!(code(&refused), "denied", "{}", refused.body);
+    assert!(!fx.a.path("fresh.txt").exists());
+    // No grant at all: nothing is preopened, the write fails too.
+    grant(None);
+    assert_ne!(write(&fx).status, 200);
+    assert!(!fx.a.path("fresh.txt").exists());
+    // Restored: the next write succeeds.
+    grant(Some("read-write"));
+    assert_eq!(write(&fx).status, 200);
+    // A new agent can call right away.
+    fx.admin.expect(
+        201,
+        "POST",
+        &format!("{base}/agents"),
+        Some(&json!({ "name": "late", "tools": { "allow": ["fs.read_file"] } })),
+    );
+    let read = fx
+        .admin
+        .call("a", "late", "fs.read_file", json!({ "path": "hello.txt" }));
+    assert_eq!(read.status, 200, "{}", read.body);
+    // A new member sees the project right away.
+    assert_eq!(fx.member.get("/v1/projects/b").status, 404);
+    fx.admin.expect(
+        204,
+        "POST",
+        "/v1/projects/b/members",
+        Some(&json!({ "user": super::MEMBER })),
+    );
+    assert_eq!(fx.member.get("/v1/projects/b").status, 200);
+}
