@@ -71,14 +71,58 @@ pub fn run(root: &Path) -> Result<()> {
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
     let stockade = target.join("release").join("stockade");
 
-    let work = std::env::temp_dir().join(format!("stockade-bench-{}", std::process::id()));
+    let mut rows = Vec::new();
+    for fsync in [true, false] {
+        rows.push((fsync, measure(root, &stockade, fsync)?));
+    }
+    println!();
+    println!("HTTP tool calls (trivial.noop, event log on), wrk on the same 2 cores");
+    println!(
+        "{:<40}{:>12}{:>12}{:>12}{:>10}",
+        "", "calls/s", "p50", "p99", "failed"
+    );
+    for (fsync, (full, half)) in &rows {
+        let mode = if *fsync { "fsync" } else { "no fsync" };
+        for (name, load) in [("full load (64 conns)", full), ("half load (paced)", half)] {
+            println!(
+                "{:<40}{:>12.0}{:>9.2} ms{:>9.2} ms{:>10}",
+                format!("{name}, {mode}"),
+                load.rps,
+                load.p50_us / 1e3,
+                load.p99_us / 1e3,
+                load.failures
+            );
+        }
+    }
+    println!(
+        "{:<40}{:>12.0}",
+        "in-process runtime, 2 threads", in_process_2t
+    );
+    for (fsync, (full, half)) in &rows {
+        let met = full.rps >= 15_000.0 && half.p50_us <= 1000.0;
+        println!(
+            "goal (fsync={fsync}): >= 15000 calls/s and p50 <= 1 ms at half load: {} ({:.0}/s, {:.2} ms)",
+            if met { "met" } else { "NOT met" },
+            full.rps,
+            half.p50_us / 1e3
+        );
+    }
+    Ok(())
+}
+
+/// Starts a server with `[events] fsync = <fsync>`, sets up the benchmark project and measures
+/// full load and paced half load.
+fn measure(root: &Path, stockade: &Path, fsync: bool) -> Result<(Load, Load)> {
+    let work = std::env::temp_dir().join(format!("stockade-bench-{}-{fsync}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("project"))?;
     std::fs::write(
         work.join("stockade.toml"),
-        "bind = \"127.0.0.1:0\"\n[rate_limit]\napi_per_minute = 100000000\n",
+        format!(
+            "bind = \"127.0.0.1:0\"\n[rate_limit]\napi_per_minute = 100000000\n[events]\nfsync = {fsync}\n"
+        ),
     )?;
-    let mut child = Command::new(&stockade)
+    let mut child = Command::new(stockade)
         .args(["serve", "--config"])
         .arg(work.join("stockade.toml"))
         .arg("--data-dir")
@@ -175,7 +219,7 @@ pub fn run(root: &Path) -> Result<()> {
     };
     eprintln!("bench-http: warm-up");
     wrk(16, 0, 3)?;
-    eprintln!("bench-http: full load (64 connections, closed loop, 15 s)");
+    eprintln!("bench-http: fsync={fsync}: full load (64 connections, closed loop, 15 s)");
     let full = wrk(64, 0, 15)?;
     // Paced: each of 32 connections waits `delay` after every response, aiming at half the
     // full-load rate.
@@ -183,45 +227,11 @@ pub fn run(root: &Path) -> Result<()> {
     let delay_ms = ((f64::from(connections) * 1000.0) / (full.rps / 2.0))
         .round()
         .max(1.0) as u32;
-    eprintln!("bench-http: half load (32 connections, {delay_ms} ms pause, 15 s)");
+    eprintln!("bench-http: fsync={fsync}: half load (32 connections, {delay_ms} ms pause, 15 s)");
     let half = wrk(connections, delay_ms, 15)?;
     drop(server);
     std::thread::sleep(Duration::from_millis(200));
     let _ = std::fs::remove_dir_all(&work);
 
-    println!();
-    println!(
-        "HTTP tool calls (trivial.noop, event log on, synchronous=FULL), wrk on the same 2 cores"
-    );
-    println!(
-        "{:<34}{:>12}{:>12}{:>12}{:>10}",
-        "", "calls/s", "p50", "p99", "failed"
-    );
-    for (name, load) in [
-        ("full load (64 conns)", &full),
-        ("half load (paced)", &half),
-    ] {
-        println!(
-            "{name:<34}{:>12.0}{:>9.2} ms{:>9.2} ms{:>10}",
-            load.rps,
-            load.p50_us / 1e3,
-            load.p99_us / 1e3,
-            load.failures
-        );
-    }
-    println!(
-        "{:<34}{:>12.0}",
-        "in-process runtime, 2 threads", in_process_2t
-    );
-    println!(
-        "goal: >= 15000 calls/s and p50 <= 1 ms at half load: {} ({:.0}/s, {:.2} ms)",
-        if full.rps >= 15_000.0 && half.p50_us <= 1000.0 {
-            "met"
-        } else {
-            "NOT met"
-        },
-        full.rps,
-        half.p50_us / 1e3
-    );
-    Ok(())
+    Ok((full, half))
 }

@@ -13,7 +13,7 @@ use axum::{Router, middleware};
 use stockade_policy::{WebhookSecret, WebhookVerifier};
 use stockade_runtime::{Bundle, Runtime, RuntimeConfig};
 use stockade_storage::events::{EventLog, EventLogConfig, EventWriter, NewEvent};
-use stockade_storage::{Database, StorageError};
+use stockade_storage::{Database, DatabaseOptions, StorageError};
 use tokio::sync::{Mutex, RwLock};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -73,7 +73,11 @@ impl AppState {
         let startup =
             |what: &str, err: &dyn std::fmt::Display| ServeError::Startup(format!("{what}: {err}"));
         let db_path = config.data_dir.join("stockade.db");
-        let db = Database::open(&db_path.to_string_lossy())
+        let options = DatabaseOptions {
+            fsync_commits: config.events.fsync,
+            ..DatabaseOptions::default()
+        };
+        let db = Database::open_with(&db_path.to_string_lossy(), options)
             .await
             .map_err(|e| startup("database", &e))?;
         let (events, writer) = EventLog::start(&db, EventLogConfig::default())

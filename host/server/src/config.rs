@@ -64,6 +64,9 @@ pub struct RateLimitConfig {
 pub struct EventsConfig {
     /// Days events are kept before pruning (the chain stays verifiable). Default 365.
     pub retention_days: u32,
+    /// Flush each event batch to stable storage before answering. Default `true`. `false`
+    /// still survives a killed server (SIGKILL) but may lose the newest events on power loss.
+    pub fsync: bool,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for EventsConfig {
     fn default() -> Self {
         Self {
             retention_days: 365,
+            fsync: true,
         }
     }
 }

@@ -25,11 +25,18 @@ pub struct DatabaseOptions {
     /// Pooled connections (default 8). SQLite serialises writers anyway; extra connections serve
     /// concurrent readers (WAL lets readers proceed during a write).
     pub max_connections: u32,
+    /// Flush every commit to stable storage (`synchronous=FULL`, the default). `false` uses
+    /// `synchronous=NORMAL`: commits still survive a killed process, but the newest ones can be
+    /// lost on power loss or an OS crash.
+    pub fsync_commits: bool,
 }
 
 impl Default for DatabaseOptions {
     fn default() -> Self {
-        Self { max_connections: 8 }
+        Self {
+            max_connections: 8,
+            fsync_commits: true,
+        }
     }
 }
 
@@ -68,11 +75,15 @@ impl Database {
             // WAL: readers never block the writer and vice versa, which the batched event
             // writer relies on to keep `GET /v1/events` and tool calls independent.
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL, not NORMAL: in WAL mode NORMAL survives a process crash but can lose the
+            // FULL by default, not NORMAL: in WAL mode NORMAL survives a process crash but can lose the
             // last commits on power loss or an OS crash. An event is acknowledged (and the tool
             // call answered) only after commit, so that commit must be on stable storage. The
             // fsync this costs is paid once per batch, not per event.
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if options.fsync_commits {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
