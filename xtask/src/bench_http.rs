@@ -221,13 +221,19 @@ fn measure(root: &Path, stockade: &Path, fsync: bool) -> Result<(Load, Load)> {
     wrk(16, 0, 3)?;
     eprintln!("bench-http: fsync={fsync}: full load (64 connections, closed loop, 15 s)");
     let full = wrk(64, 0, 15)?;
-    // Paced: each of 32 connections waits `delay` after every response, aiming at half the
-    // full-load rate.
-    let connections = 32u32;
-    let delay_ms = ((f64::from(connections) * 1000.0) / (full.rps / 2.0))
-        .round()
-        .max(1.0) as u32;
-    eprintln!("bench-http: fsync={fsync}: half load (32 connections, {delay_ms} ms pause, 15 s)");
+    // Paced: each connection waits `delay` after every response, so the rate is about
+    // connections / (delay + latency). A 5 s probe measures the latency under pacing, and the
+    // delay is corrected once to land near half the full-load rate.
+    let connections = 64u32;
+    let target = full.rps / 2.0;
+    let period_ms = f64::from(connections) * 1000.0 / target;
+    let mut delay_ms = period_ms.round().max(1.0) as u32;
+    let probe = wrk(connections, delay_ms, 5)?;
+    let latency_ms = (f64::from(connections) * 1000.0 / probe.rps - f64::from(delay_ms)).max(0.0);
+    delay_ms = (period_ms - latency_ms).round().max(1.0) as u32;
+    eprintln!(
+        "bench-http: fsync={fsync}: half load ({connections} connections, {delay_ms} ms pause, 15 s, target {target:.0}/s)"
+    );
     let half = wrk(connections, delay_ms, 15)?;
     drop(server);
     std::thread::sleep(Duration::from_millis(200));
