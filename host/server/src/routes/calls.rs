@@ -199,10 +199,13 @@ pub async fn call(
         .await;
     match result {
         Ok(output) => {
+            let output_bytes = output.output.len();
             let value: Value =
                 serde_json::from_str(&output.output).unwrap_or(Value::String(output.output));
             let seq = state
-                .record(event(json!({ "verdict": "allowed", "ok": true, "output_bytes": value.to_string().len() })))
+                .record(event(
+                    json!({ "verdict": "allowed", "ok": true, "output_bytes": output_bytes }),
+                ))
                 .await?;
             Ok(Json(CallResponse {
                 output: value,
