@@ -38,6 +38,16 @@ pub struct ProjectSnapshot {
     pub grants: HashMap<(String, String), GrantSpec>,
 }
 
+impl ProjectSnapshot {
+    /// The grant of `bundle.tool`; a tool without one has nothing granted.
+    pub fn grant(&self, bundle: &str, tool: &str) -> GrantSpec {
+        self.grants
+            .get(&(bundle.to_owned(), tool.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
 /// The caches.
 #[derive(Debug, Default)]
 pub struct Snapshots {
@@ -100,11 +110,8 @@ impl Snapshots {
         let id = project.id.clone();
         let mut grants = HashMap::new();
         for grant in db.grants().list(&id).await? {
-            let spec = GrantSpec {
-                dirs: serde_json::from_value(grant.dirs).map_err(ApiError::internal)?,
-                limits: serde_json::from_value(grant.limits).map_err(ApiError::internal)?,
-            };
-            grants.insert((grant.bundle, grant.tool), spec);
+            let key = (grant.bundle.clone(), grant.tool.clone());
+            grants.insert(key, GrantSpec::from_stored(grant)?);
         }
         let snapshot = Arc::new(ProjectSnapshot {
             members: db.projects().members(&id).await?.into_iter().collect(),

@@ -88,15 +88,6 @@ fn allowlist(
         .map_err(|err| ApiError::new(StatusCode::FORBIDDEN, err.code(), err.to_string()))
 }
 
-/// The stored grant of a tool; a tool without one has nothing granted.
-fn grant_of(snapshot: &ProjectSnapshot, bundle: &str, tool: &str) -> grants::GrantSpec {
-    snapshot
-        .grants
-        .get(&(bundle.to_owned(), tool.to_owned()))
-        .cloned()
-        .unwrap_or_default()
-}
-
 /// `GET /v1/projects/{project}/tools?agent=A`: the tools agent A may call, with schemas.
 #[utoipa::path(get, path = "/v1/projects/{project}/tools", tag = "tools", params(("project" = String, Path, description = "Project name"), ToolsQuery), responses((status = 200, body = Vec<ToolView>), (status = "4XX", description = "Error with a stable `code`", body = crate::error::ErrorDoc)))]
 pub async fn list_tools(
@@ -116,7 +107,7 @@ pub async fn list_tools(
         let bundle = bundles::load(&state, &snapshot.project.id, installed).await?;
         for (name, tool) in bundle.tools() {
             let full = format!("{}.{name}", installed.name);
-            let grant = grant_of(&snapshot, &installed.name, name);
+            let grant = snapshot.grant(&installed.name, name);
             if allowlist.decide(&full, kind(&grant)).is_allowed() {
                 tools.push(ToolView {
                     name: full,
@@ -153,7 +144,7 @@ pub async fn call(
         .tool
         .split_once('.')
         .ok_or_else(|| ApiError::bad_request("invalid_tool", "tool must be `bundle.tool`"))?;
-    let grant = grant_of(&snapshot, bundle_name, tool_name);
+    let grant = snapshot.grant(bundle_name, tool_name);
     let actor = format!("agent:{}/{}", project.name, request.agent);
     let event = |outcome: Value| {
         NewEvent::new(

@@ -52,6 +52,16 @@ pub struct GrantSpec {
     pub limits: LimitOverrides,
 }
 
+impl GrantSpec {
+    /// The grant as stored (JSON columns) in the database.
+    pub(crate) fn from_stored(grant: stockade_storage::Grant) -> Result<Self, ApiError> {
+        Ok(Self {
+            dirs: serde_json::from_value(grant.dirs).map_err(ApiError::internal)?,
+            limits: serde_json::from_value(grant.limits).map_err(ApiError::internal)?,
+        })
+    }
+}
+
 /// Resolves the stored grant against the project root into runtime grants.
 pub(crate) fn resolve(project: &Project, spec: &GrantSpec) -> Result<ToolGrants, ApiError> {
     let root = PathBuf::from(&project.root);
@@ -136,23 +146,6 @@ pub async fn get(
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Json<GrantSpec>, ApiError> {
     let Path((project, bundle, tool)) = path?;
-    let project = caller.project(&state, &project).await?;
-    Ok(Json(stored(&state, &project, &bundle, &tool).await?))
-}
-
-/// The stored grant of a tool; no grant means nothing granted.
-pub(crate) async fn stored(
-    state: &AppState,
-    project: &Project,
-    bundle: &str,
-    tool: &str,
-) -> Result<GrantSpec, ApiError> {
-    match state.db.grants().get(&project.id, bundle, tool).await {
-        Ok(grant) => Ok(GrantSpec {
-            dirs: serde_json::from_value(grant.dirs).map_err(ApiError::internal)?,
-            limits: serde_json::from_value(grant.limits).map_err(ApiError::internal)?,
-        }),
-        Err(err) if err.code() == "not_found" => Ok(GrantSpec::default()),
-        Err(err) => Err(err.into()),
-    }
+    let snapshot = caller.snapshot(&state, &project).await?;
+    Ok(Json(snapshot.grant(&bundle, &tool)))
 }
