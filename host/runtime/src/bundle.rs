@@ -204,10 +204,10 @@ impl Bundle {
 /// the nearest `target/` above the folder) under the `guest` or `release` profile, newest first.
 pub fn locate_component(dir: &Path, spec: &ComponentSpec) -> Result<PathBuf, BundleError> {
     let in_bundle = dir.join(spec.wasm.as_str());
-    if in_bundle.is_file() || !dir.join("Cargo.toml").is_file() {
-        if in_bundle.is_file() {
-            return Ok(in_bundle);
-        }
+    if in_bundle.is_file() {
+        return Ok(in_bundle);
+    }
+    if !dir.join("Cargo.toml").is_file() {
         return Err(BundleError::ComponentMissing(format!(
             "component file {} does not exist",
             in_bundle.display()
