@@ -192,6 +192,7 @@ mod tests {
                     access: *access,
                 })
                 .collect(),
+            egress: Vec::new(),
             limits: LimitOverrides::default(),
         }
     }

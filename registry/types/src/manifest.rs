@@ -85,6 +85,11 @@ pub struct ToolSpec {
     /// Directories the tool asks to see. A grant may give less, never more.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dirs: Vec<DirRequest>,
+    /// Outbound destinations the tool asks to reach, as egress rules
+    /// (`scheme://host[:ports]`, `*.suffix` wildcards, CIDRs). The host parses and checks them
+    /// when it opens the bundle; a grant may give less, never more. Empty: no network at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<String>,
     /// Limits this tool needs instead of the host defaults.
     #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
     pub limits: LimitOverrides,
