@@ -221,7 +221,8 @@ fn measure(root: &Path, stockade: &Path, fsync: bool) -> Result<(Load, Load)> {
     wrk(16, 0, 3)?;
     eprintln!("bench-http: fsync={fsync}: full load (64 connections, closed loop, 15 s)");
     let full = wrk(64, 0, 15)?;
-    // Paced: each connection waits `delay` after every response, so the rate is about
+    // Paced: each connection waits a random pause (exponential, mean `delay`; see the script)
+    // after every response, so the rate is about
     // connections / (delay + latency). A 5 s probe measures the latency under pacing, and the
     // delay is corrected once to land near half the full-load rate.
     let connections = 64u32;

@@ -17,7 +17,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How long a connection waits for SQLite's single write lock before giving up with `database`.
 /// Generous because the event writer holds the lock for the length of one fsync per batch.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Tunables for [`Database::open_with`]; [`Database::open`] uses the defaults.
 #[derive(Debug, Clone)]
@@ -47,6 +47,7 @@ impl Default for DatabaseOptions {
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: SqlitePool,
+    options: DatabaseOptions,
 }
 
 impl Database {
@@ -91,13 +92,23 @@ impl Database {
             .connect_with(connect)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, options })
     }
 
     /// The underlying pool, for callers that need a query this crate does not offer (tests,
     /// diagnostics). Writes to `events` through it are refused by the append-only triggers.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The options this database was opened with.
+    pub fn options(&self) -> &DatabaseOptions {
+        &self.options
+    }
+
+    /// The database file (the event log writer opens its own connection to it).
+    pub fn filename(&self) -> PathBuf {
+        self.pool.connect_options().get_filename().to_path_buf()
     }
 
     /// Closes every connection; later operations fail with `database`. Used on shutdown after

@@ -78,7 +78,7 @@ pub enum StorageError {
 
     /// The batch holding this event failed to commit; the event was not recorded.
     #[error("event log write failed; the event was not recorded: {0}")]
-    EventLogWrite(#[source] Arc<sqlx::Error>),
+    EventLogWrite(#[source] Arc<dyn std::error::Error + Send + Sync>),
 
     /// Any other database failure.
     #[error("database error: {0}")]

@@ -107,16 +107,6 @@ async fn a_failed_commit_is_an_error_not_an_ack_and_leaves_no_gap() {
     assert_eq!(report.rows_checked, 2);
 }
 
-#[tokio::test]
-async fn appends_fail_once_the_database_is_closed() {
-    let t = TestDb::new().await;
-    let (log, _writer) = t.event_log().await;
-    log.append(event(0)).await.expect("first");
-    t.db.close().await;
-    let err = log.append(event(1)).await.expect_err("db closed");
-    assert_eq!(err.code(), "event_log_write_failed");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_commits_queued_events_then_refuses_new_ones() {
     let t = TestDb::new().await;
