@@ -5,7 +5,8 @@
 //! exactly as given, so `/etc/passwd`, `/project/../etc/passwd` or a symlink pointing out of
 //! the project test the host's confinement, not this crate's manners. Other tools exhaust
 //! resources (`spin`, `alloc`, `recurse`, `big_output`), probe for ambient authority (`env`,
-//! `connect`) or for state leaking between calls (`stash`, then `peek`).
+//! `connect`) or for state leaking between calls (`stash`, then `peek`), and the tools in
+//! [`egress`] try to get data out past the egress policy (`http_get`, `resolve`, `udp_send`).
 //!
 //! Expected failures come back as [`ToolError`]s mapped with [`ToolError::from_io`], so a
 //! sandbox refusal is usually `denied` or `not-found`; limit hits are the host's business.
@@ -19,6 +20,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use stockade_plugin_sdk::{IoResultExt, ToolError, Tools, log};
+
+pub mod egress;
 
 /// Input of the tools that take only a path: `read`, `read_other`, `list`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -259,6 +262,21 @@ pub fn tools() -> Tools {
             peek,
         )
         .tool("connect", "Opens a TCP connection to `addr`.", connect)
+        .tool(
+            "http_get",
+            "Sends a raw wasi:http GET to `url`, unvalidated.",
+            egress::http_get,
+        )
+        .tool(
+            "resolve",
+            "Looks `name` up with wasi:sockets ip-name-lookup.",
+            egress::resolve,
+        )
+        .tool(
+            "udp_send",
+            "Sends `payload` in a UDP datagram to `addr`.",
+            egress::udp_send,
+        )
         .tool("log", "Sends `message` to the host's log.", log_message)
         .tool("noop", "Does nothing.", noop)
 }
@@ -311,5 +329,13 @@ mod tests {
         let other = &manifest.tools["read_other"].dirs;
         assert_eq!(other.len(), 1);
         assert_eq!(other[0].mount.as_str(), "/other");
+        // The network tools ask for everything their transport can reach, so a test that
+        // grants less proves the grant, not the request, is what the host enforces.
+        let egress = |tool: &str| manifest.tools[tool].egress.clone();
+        assert_eq!(egress("http_get"), ["http://*:*", "https://*:*"]);
+        assert_eq!(egress("connect"), ["tcp://*:*"]);
+        assert_eq!(egress("resolve"), ["tcp://*:*"]);
+        assert_eq!(egress("udp_send"), ["udp://*:*"]);
+        assert!(egress("read").is_empty());
     }
 }
