@@ -24,6 +24,7 @@ const PROFILE: &str = "guest";
 /// `bundle.toml` lives), relative to the workspace root.
 const GUESTS: &[(&str, &str, &str)] = &[
     ("FS", "stockade-plugin-fs", "plugins/fs"),
+    ("HTTP", "stockade-plugin-http", "plugins/http"),
     ("HOSTILE", "stockade-guest-hostile", "tests/guests/hostile"),
     ("TRIVIAL", "stockade-guest-trivial", "tests/guests/trivial"),
 ];
@@ -31,6 +32,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
 /// Sources whose change must rebuild the guests, relative to the workspace root.
 const WATCHED: &[&str] = &[
     "plugins/fs",
+    "plugins/http",
     "tests/guests",
     "plugin-sdk",
     "wit",
