@@ -9,6 +9,8 @@ use stockade_registry_types::{
     BundleManifest, ComponentId, ComponentSpec, LimitOverrides, ToolSpec,
 };
 
+use stockade_egress::EgressGrant;
+
 use crate::bindings::ToolDescriptor;
 use crate::call::{CallOutput, ToolCall};
 use crate::engine::{LoadedComponent, Runtime, RuntimeError};
@@ -58,6 +60,8 @@ pub struct BundleTool {
     pub spec: ToolSpec,
     /// Name, description and input schema from the component.
     pub descriptor: ToolDescriptor,
+    /// The manifest's `egress` request, parsed: no egress grant may reach further.
+    pub egress: EgressGrant,
     component: Arc<LoadedComponent>,
 }
 
@@ -145,11 +149,14 @@ impl Bundle {
                     ))
                 })?
                 .clone();
+            let egress = EgressGrant::parse(&spec.egress)
+                .map_err(|err| inconsistent(format!("tool `{name}`: {err}")))?;
             tools.insert(
                 name.to_string(),
                 BundleTool {
                     spec: spec.clone(),
                     descriptor,
+                    egress,
                     component: component.clone(),
                 },
             );
@@ -181,7 +188,7 @@ impl Bundle {
             .tools
             .get(tool)
             .ok_or_else(|| CallError::UnknownTool(tool.to_owned()))?;
-        grants.check_within(tool, &entry.spec)?;
+        grants.check_within(tool, &entry.spec, &entry.egress)?;
         let limits = Limits::default()
             .with_overrides(&entry.spec.limits)
             .with_overrides(overrides);

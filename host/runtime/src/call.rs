@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use stockade_egress::SocketProtocol;
 
 use crate::bindings::{PluginPre, ToolDescriptor, ToolError};
+use crate::egress::{Egress, EgressHooks};
 use crate::error::CallError;
 use crate::grants::ToolGrants;
 use crate::limits::{CallLimiter, Limits};
@@ -40,6 +44,8 @@ pub struct CallOutput {
 pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    egress: EgressHooks,
     limiter: CallLimiter,
     pub(crate) component: Arc<str>,
     pub(crate) tool: Arc<str>,
@@ -55,7 +61,18 @@ impl WasiView for CallState {
     }
 }
 
-/// Builds the sandbox: nothing but the granted directories. No env, args, stdio or sockets.
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
+    }
+}
+
+/// Builds the sandbox: nothing but the granted directories, and outbound network only through
+/// the egress policy. No env, args, stdio or name lookup.
 fn new_store(
     engine: &Engine,
     component: Arc<str>,
@@ -63,10 +80,12 @@ fn new_store(
     grants: &ToolGrants,
     limits: &Limits,
 ) -> Result<Store<CallState>, CallError> {
+    let egress = EgressHooks::new(grants.egress.clone());
     let mut wasi = WasiCtx::builder();
-    wasi.allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
+    wasi.allow_tcp(grants.egress.allows_sockets(SocketProtocol::Tcp))
+        .allow_udp(grants.egress.allows_sockets(SocketProtocol::Udp))
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(egress.socket_check());
     for dir in &grants.dirs {
         let perms = if dir.access().can_write() {
             FsPerms::ReadWrite
@@ -84,6 +103,8 @@ fn new_store(
     let state = CallState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
+        http: WasiHttpCtx::new(),
+        egress,
         limiter: CallLimiter::new(limits),
         component,
         tool,
@@ -152,6 +173,13 @@ pub(crate) async fn call(
         if store.data().limiter.memory_refused {
             return CallError::MemoryLimit(limits.memory_bytes);
         }
+        // A refused outbound request explains the failure better than the plugin's wording.
+        if let Some((code, reason)) = call.grants.egress.log.first_denial() {
+            return CallError::Egress {
+                code: egress_code(&code),
+                reason,
+            };
+        }
         match err {
             ToolError::InvalidInput(msg) => CallError::InvalidInput(msg),
             ToolError::NotFound(msg) => CallError::NotFound(msg),
@@ -183,6 +211,8 @@ pub(crate) async fn bare_call(
     let state = CallState {
         wasi: WasiCtx::builder().build(),
         table: ResourceTable::new(),
+        http: WasiHttpCtx::new(),
+        egress: EgressHooks::new(Egress::none()),
         limiter: CallLimiter::new(&Limits::default()),
         component: Arc::from("baseline"),
         tool: Arc::from(tool),
@@ -196,6 +226,19 @@ pub(crate) async fn bare_call(
         .stockade_plugin_tools()
         .call_call(&mut store, tool, input)
         .await
+}
+
+/// The call-level code for a recorded refusal: the caps keep their own codes, every policy
+/// refusal is `egress_denied` (its detailed code is in the event).
+fn egress_code(code: &str) -> &'static str {
+    use crate::egress::codes;
+    match code {
+        codes::RATE_LIMITED => codes::RATE_LIMITED,
+        codes::TOO_MANY_REQUESTS => codes::TOO_MANY_REQUESTS,
+        codes::REQUEST_TOO_LARGE => codes::REQUEST_TOO_LARGE,
+        codes::RESPONSE_TOO_LARGE => codes::RESPONSE_TOO_LARGE,
+        _ => "egress_denied",
+    }
 }
 
 /// The epoch callback interrupts a running guest at the deadline; this outer timeout also ends

@@ -51,6 +51,17 @@ pub enum CallError {
     /// A limit override is outside what this runtime supports.
     #[error("limit out of range: {0}")]
     LimitOutOfRange(String),
+    /// The plugin's outbound request was refused by egress policy or one of its caps, and the
+    /// call failed. `code` is `egress_denied` for policy refusals, or the cap's own code
+    /// (`egress_rate_limited`, `egress_too_many_requests`, `egress_request_too_large`,
+    /// `egress_response_too_large`).
+    #[error("{reason}")]
+    Egress {
+        /// The stable code.
+        code: &'static str,
+        /// What was refused and why.
+        reason: String,
+    },
     /// A host-side failure unrelated to the plugin.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,6 +84,7 @@ impl CallError {
             Self::InvalidOutput(_) => "invalid_output",
             Self::Capacity(_) => "capacity_exhausted",
             Self::LimitOutOfRange(_) => "limit_out_of_range",
+            Self::Egress { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }

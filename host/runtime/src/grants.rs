@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use stockade_egress::EgressGrant;
 use stockade_registry_types::{Access, MountPath, ToolSpec};
+
+use crate::egress::Egress;
 
 /// Host directories that are never granted, nor anything under them.
 const SYSTEM_PATHS: &[&str] = &[
@@ -57,6 +60,14 @@ pub enum GrantError {
     /// Two grants use the same mount.
     #[error("mount {0} is granted twice")]
     DuplicateMount(String),
+    /// The egress grant reaches further than the tool's egress request.
+    #[error("tool `{tool}`: {reason}")]
+    EgressExceedsRequest {
+        /// The tool.
+        tool: String,
+        /// Which grant entry and why.
+        reason: String,
+    },
 }
 
 impl GrantError {
@@ -64,7 +75,9 @@ impl GrantError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadDirectory { .. } => "grant_invalid",
-            Self::NotRequested { .. } | Self::ExceedsRequest { .. } => "grant_exceeds_request",
+            Self::NotRequested { .. }
+            | Self::ExceedsRequest { .. }
+            | Self::EgressExceedsRequest { .. } => "grant_exceeds_request",
             Self::DuplicateMount(_) => "grant_invalid",
         }
     }
@@ -131,6 +144,8 @@ fn system_path(canonical: &Path) -> Option<&'static str> {
 pub struct ToolGrants {
     /// Preopened directories.
     pub dirs: Vec<DirGrant>,
+    /// Outbound network: the policy, caps and the call's record of attempts.
+    pub egress: Egress,
 }
 
 impl ToolGrants {
@@ -145,9 +160,29 @@ impl ToolGrants {
         self
     }
 
-    /// Checks that every grant is requested by `spec` with at least the granted access, and
-    /// that no mount is granted twice. Giving less than requested is allowed.
-    pub fn check_within(&self, tool: &str, spec: &ToolSpec) -> Result<(), GrantError> {
+    /// Sets the outbound network grant.
+    pub fn with_egress(mut self, egress: Egress) -> Self {
+        self.egress = egress;
+        self
+    }
+
+    /// Checks that every grant is requested by `spec` with at least the granted access, that
+    /// no mount is granted twice, and that the egress grant is within `requested_egress` (the
+    /// tool's parsed `egress` request). Giving less than requested is allowed.
+    pub fn check_within(
+        &self,
+        tool: &str,
+        spec: &ToolSpec,
+        requested_egress: &EgressGrant,
+    ) -> Result<(), GrantError> {
+        self.egress
+            .policy
+            .grant()
+            .within(requested_egress)
+            .map_err(|err| GrantError::EgressExceedsRequest {
+                tool: tool.to_owned(),
+                reason: err.to_string(),
+            })?;
         for (i, grant) in self.dirs.iter().enumerate() {
             if self.dirs[..i].iter().any(|g| g.mount == grant.mount) {
                 return Err(GrantError::DuplicateMount(grant.mount.to_string()));
@@ -240,7 +275,10 @@ mod tests {
             ),
         ];
         for (name, grants, spec, expected) in cases {
-            let got = grants.check_within("t", spec).err().map(|e| e.code());
+            let got = grants
+                .check_within("t", spec, &EgressGrant::default())
+                .err()
+                .map(|e| e.code());
             assert_eq!(got, *expected, "{name}");
         }
     }

@@ -22,6 +22,7 @@ mod bindings;
 mod bundle;
 mod cache;
 mod call;
+mod egress;
 mod engine;
 mod error;
 mod grants;
@@ -31,6 +32,9 @@ pub use bindings::ToolDescriptor;
 pub use bundle::{Bundle, BundleError, BundleTool, locate_component};
 pub use cache::CacheOutcome;
 pub use call::{CallOutput, ToolCall};
+pub use egress::{
+    AgentRate, Egress, EgressLimits, EgressLog, EgressOutcome, EgressRecord, codes as egress_codes,
+};
 pub use engine::{LoadedComponent, Runtime, RuntimeConfig, RuntimeError};
 pub use error::CallError;
 pub use grants::{DirGrant, GrantError, ToolGrants};

@@ -118,7 +118,7 @@ pub async fn put(
         .ok_or_else(|| ApiError::not_found(format!("bundle `{bundle}` has no tool `{tool}`")))?;
     let grants = resolve(&project, &spec)?;
     grants
-        .check_within(&tool, &entry.spec)
+        .check_within(&tool, &entry.spec, &entry.egress)
         .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;
     let dirs = serde_json::to_value(&spec.dirs).map_err(ApiError::internal)?;
     let limits = serde_json::to_value(&spec.limits).map_err(ApiError::internal)?;
