@@ -10,8 +10,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Router, middleware};
+use stockade_egress::{Resolver, SystemResolver};
 use stockade_policy::{WebhookSecret, WebhookVerifier};
-use stockade_runtime::{Bundle, Runtime, RuntimeConfig};
+use stockade_runtime::{AgentRate, Bundle, Runtime, RuntimeConfig};
 use stockade_storage::events::{EventLog, EventLogConfig, EventWriter, NewEvent};
 use stockade_storage::{Database, DatabaseOptions, StorageError};
 use tokio::sync::{Mutex, RwLock};
@@ -51,6 +52,10 @@ pub struct AppState {
     pub snapshots: Snapshots,
     /// Loaded bundles by (project id, bundle name, version).
     pub bundles: RwLock<HashMap<(String, String, String), Arc<Bundle>>>,
+    /// Name resolution for plugins' outbound requests.
+    pub resolver: Arc<dyn Resolver>,
+    /// Each agent's outbound request rate, by `project/agent`.
+    agent_rates: std::sync::Mutex<HashMap<String, Arc<AgentRate>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -132,7 +137,24 @@ impl AppState {
             metrics: Metrics::default(),
             snapshots: Snapshots::default(),
             bundles: RwLock::new(HashMap::new()),
+            resolver: Arc::new(SystemResolver::new()),
+            agent_rates: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The outbound request rate shared by every call of one agent.
+    pub fn agent_rate(&self, project: &str, agent: &str) -> Arc<AgentRate> {
+        let mut rates = self.agent_rates.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            rates
+                .entry(format!("{project}/{agent}"))
+                .or_insert_with(|| {
+                    Arc::new(AgentRate::new(
+                        self.config.egress.requests_per_minute,
+                        std::time::Duration::from_secs(60),
+                    ))
+                }),
+        )
     }
 
     /// Flushes pending events before the process exits.

@@ -35,6 +35,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Event log settings.
     pub events: EventsConfig,
+    /// Plugins' outbound network caps.
+    pub egress: EgressConfig,
 }
 
 /// Server mode.
@@ -69,6 +71,31 @@ pub struct EventsConfig {
     pub fsync: bool,
 }
 
+/// Caps on plugins' outbound requests (what they may reach is the per-tool egress grant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Outbound requests per agent per minute, across all its calls. Default 120.
+    pub requests_per_minute: u32,
+    /// Outbound requests one tool call may make. Default 16.
+    pub requests_per_call: u32,
+    /// Largest request body a plugin may send, in KiB. Default 1024.
+    pub max_request_kib: u64,
+    /// Largest response body a plugin may receive, in KiB. Default 8192.
+    pub max_response_kib: u64,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 120,
+            requests_per_call: 16,
+            max_request_kib: 1024,
+            max_response_kib: 8192,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -81,6 +108,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),
             events: EventsConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
 }

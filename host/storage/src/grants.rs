@@ -24,6 +24,8 @@ pub struct Grant {
     pub tool: String,
     /// JSON array of `{mount, host_path, access}`.
     pub dirs: Value,
+    /// JSON array of egress rule strings.
+    pub egress: Value,
     /// JSON object of limit overrides, or `null`.
     pub limits: Value,
     /// Unix millis of the first grant.
@@ -46,6 +48,7 @@ impl Grant {
             bundle: row.try_get("bundle")?,
             tool: row.try_get("tool")?,
             dirs: parse("dirs")?,
+            egress: parse("egress")?,
             limits: parse("limits")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -68,7 +71,7 @@ impl Database {
 
 macro_rules! select {
     () => {
-        "SELECT project_id, bundle, tool, dirs, limits, created_at, updated_at FROM grants"
+        "SELECT project_id, bundle, tool, dirs, egress, limits, created_at, updated_at FROM grants"
     };
 }
 
@@ -81,11 +84,15 @@ impl Grants<'_> {
         bundle: &str,
         tool: &str,
         dirs: &Value,
+        egress: &Value,
         limits: &Value,
     ) -> Result<Grant> {
         check_name("tool", tool)?;
         if !dirs.is_array() {
             return Err(StorageError::invalid("dirs", "must be a JSON array"));
+        }
+        if !egress.is_array() {
+            return Err(StorageError::invalid("egress", "must be a JSON array"));
         }
         if !(limits.is_object() || limits.is_null()) {
             return Err(StorageError::invalid(
@@ -96,16 +103,18 @@ impl Grants<'_> {
         let now = now_millis();
         let mut tx = self.db.begin_write().await?;
         let created_at: i64 = sqlx::query_scalar(
-            "INSERT INTO grants (project_id, bundle, tool, dirs, limits, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+            "INSERT INTO grants (project_id, bundle, tool, dirs, egress, limits, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
              ON CONFLICT (project_id, bundle, tool) DO UPDATE \
-             SET dirs = excluded.dirs, limits = excluded.limits, updated_at = excluded.updated_at \
+             SET dirs = excluded.dirs, egress = excluded.egress, limits = excluded.limits, \
+             updated_at = excluded.updated_at \
              RETURNING created_at",
         )
         .bind(project_id)
         .bind(bundle)
         .bind(tool)
         .bind(dirs.to_string())
+        .bind(egress.to_string())
         .bind(limits.to_string())
         .bind(now)
         .fetch_one(&mut *tx)
@@ -117,6 +126,7 @@ impl Grants<'_> {
             bundle: bundle.to_owned(),
             tool: tool.to_owned(),
             dirs: dirs.clone(),
+            egress: egress.clone(),
             limits: limits.clone(),
             created_at,
             updated_at: now,

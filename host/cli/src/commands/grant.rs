@@ -20,7 +20,8 @@ pub struct GrantArgs {
 /// Grant subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
-    /// Set (replace) a tool's grant: the project directories it may use and its limits.
+    /// Set (replace) a tool's grant: the project directories it may use, where it may connect,
+    /// and its limits.
     ///
     /// A tool starts with nothing granted. The grant must stay within what the bundle's
     /// manifest requests for the tool (a read-only request cannot be granted read-write), and
@@ -28,6 +29,8 @@ pub enum GrantCommand {
     /// give every --dir the tool should keep.
     ///
     /// Example: stockade grant set -p demo fs write_file --dir src:rw --deadline-ms 2000
+    ///
+    /// Example: stockade grant set -p demo http fetch --egress https://api.github.com
     Set {
         #[command(flatten)]
         project: ProjectOpt,
@@ -40,6 +43,12 @@ pub enum GrantCommand {
         /// (default `.`, the root itself); read-only unless `:rw`. Repeat for several.
         #[arg(long = "dir", value_name = "[MOUNT=]PATH[:ro|:rw]", value_parser = parse_dir)]
         dirs: Vec<DirGrant>,
+        /// An outbound destination to allow: `scheme://host[:ports]` with host an exact name,
+        /// `*.suffix`, an IP or a CIDR (`http://10.0.0.0/8:8080`), ports a list or range
+        /// (`443,8443`, `8000-8100`). Private, loopback and metadata addresses stay refused
+        /// unless an IP/CIDR rule names them. Repeat for several; none means no network.
+        #[arg(long = "egress", value_name = "RULE")]
+        egress: Vec<String>,
         /// Memory cap in MiB [default: the manifest's value, else 64].
         #[arg(long, value_name = "MIB")]
         memory_mib: Option<u32>,
@@ -74,6 +83,8 @@ pub struct DirGrant {
 struct GrantSpec {
     #[serde(default)]
     dirs: Vec<DirGrant>,
+    #[serde(default)]
+    egress: Vec<String>,
     #[serde(default)]
     limits: LimitOverrides,
 }
@@ -117,12 +128,14 @@ pub fn run(args: GrantArgs) -> Result<(), CliError> {
             bundle,
             tool,
             dirs,
+            egress,
             memory_mib,
             deadline_ms,
             output_kib,
         } => {
             let spec = GrantSpec {
                 dirs,
+                egress,
                 limits: LimitOverrides {
                     memory_mib,
                     deadline_ms,
@@ -158,6 +171,12 @@ fn print_spec(spec: &GrantSpec) {
             Access::ReadWrite => "read-write",
         };
         println!("  {} = <project>/{} ({access})", dir.mount, dir.path);
+    }
+    if spec.egress.is_empty() {
+        println!("  no network");
+    }
+    for rule in &spec.egress {
+        println!("  egress {rule}");
     }
     let limits = &spec.limits;
     let limit = |value: Option<String>| value.unwrap_or_else(|| "default".into());

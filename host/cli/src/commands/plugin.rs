@@ -37,6 +37,12 @@ pub struct RunArgs {
     /// one directory. Repeat for several. A grant beyond the tool's request is refused.
     #[arg(long = "grant-dir", value_name = "[MOUNT=]PATH[:ro|:rw]")]
     pub grant_dirs: Vec<String>,
+    /// Allow an outbound destination: `scheme://host[:ports]` (e.g. `https://api.github.com`,
+    /// `http://127.0.0.1:8080` for a local test server). Loopback, private and metadata
+    /// addresses need an IP/CIDR rule that names them. Repeat for several; none means no
+    /// network. Each request and refusal is printed on stderr.
+    #[arg(long = "grant-egress", value_name = "RULE")]
+    pub grant_egress: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Compile without reading or writing the compiled-component cache.
@@ -175,6 +181,15 @@ async fn run_tool(runtime: &Runtime, loaded: &Loaded, args: RunArgs) -> ExitCode
             Err(message) => return usage_error(&format!("--grant-dir {spec}: {message}")),
         }
     }
+    match stockade_egress::EgressGrant::parse(&args.grant_egress) {
+        Ok(grant) => {
+            grants = grants.with_egress(stockade_runtime::Egress::new(
+                stockade_egress::EgressPolicy::new(grant),
+                std::sync::Arc::new(stockade_egress::SystemResolver::new()),
+            ));
+        }
+        Err(err) => return usage_error(&format!("--grant-egress: {err}")),
+    }
     let result = match loaded {
         Loaded::Bundle(bundle) => {
             bundle
@@ -191,6 +206,14 @@ async fn run_tool(runtime: &Runtime, loaded: &Loaded, args: RunArgs) -> ExitCode
             runtime.call(component, call).await
         }
     };
+    if !args.quiet {
+        for record in grants.egress.log.records() {
+            eprintln!(
+                "egress: {}",
+                serde_json::to_string(&record).unwrap_or_default()
+            );
+        }
+    }
     match result {
         Ok(output) => {
             println!("{}", output.output);

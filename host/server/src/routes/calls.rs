@@ -177,7 +177,12 @@ pub async fn call(
         )
     })?;
     let bundle = bundles::load(&state, &project.id, installed).await?;
-    let tool_grants = grants::resolve(project, &grant)?;
+    let tool_grants = grants::resolve(project, &grant)?.with_egress(grants::egress(
+        &state,
+        &grant,
+        &project.name,
+        &request.agent,
+    )?);
     let input = request.input.to_string();
     let result = bundle
         .call(
@@ -188,6 +193,19 @@ pub async fn call(
             &grant.limits,
         )
         .await;
+    // Every outbound request and refusal is its own event, committed with the call's.
+    let egress = tool_grants.egress.log.records();
+    let egress_events = egress.iter().map(|record| {
+        state.record(NewEvent::new(
+            kinds::EGRESS,
+            actor.clone(),
+            Some(project.name.clone()),
+            json!({ "tool": request.tool, "request": record }),
+        ))
+    });
+    for appended in futures_util::future::join_all(egress_events).await {
+        appended?;
+    }
     match result {
         Ok(output) => {
             let output_bytes = output.output.len();

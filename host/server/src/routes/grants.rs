@@ -11,8 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use stockade_egress::{EgressGrant, EgressPolicy};
 use stockade_registry_types::{Access, LimitOverrides, MountPath};
-use stockade_runtime::{DirGrant, ToolGrants};
+use stockade_runtime::{DirGrant, Egress, EgressLimits, ToolGrants};
 use stockade_storage::Project;
 
 use crate::app::AppState;
@@ -46,6 +47,10 @@ pub struct GrantSpec {
     /// Granted directories.
     #[serde(default)]
     pub dirs: Vec<DirGrantSpec>,
+    /// Outbound destinations this tool may reach: rules such as `https://api.github.com`,
+    /// `https://*.example.com:443,8443` or `tcp://10.1.2.0/24:5432`. Empty: no network.
+    #[serde(default)]
+    pub egress: Vec<String>,
     /// Limit overrides for this tool in this project.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -57,9 +62,36 @@ impl GrantSpec {
     pub(crate) fn from_stored(grant: stockade_storage::Grant) -> Result<Self, ApiError> {
         Ok(Self {
             dirs: serde_json::from_value(grant.dirs).map_err(ApiError::internal)?,
+            egress: serde_json::from_value(grant.egress).map_err(ApiError::internal)?,
             limits: serde_json::from_value(grant.limits).map_err(ApiError::internal)?,
         })
     }
+}
+
+/// The egress policy of a grant: its rules, and never the server's own listen address.
+pub(crate) fn egress_policy(state: &AppState, spec: &GrantSpec) -> Result<EgressPolicy, ApiError> {
+    let grant = EgressGrant::parse(&spec.egress)
+        .map_err(|err| ApiError::bad_request("invalid_egress", err.to_string()))?;
+    Ok(EgressPolicy::new(grant).with_own_addresses(vec![state.local_addr]))
+}
+
+/// What one call of a tool may reach: the grant's policy, the server's caps, the agent's rate.
+pub(crate) fn egress(
+    state: &AppState,
+    spec: &GrantSpec,
+    project: &str,
+    agent: &str,
+) -> Result<Egress, ApiError> {
+    let mut egress = Egress::new(egress_policy(state, spec)?, Arc::clone(&state.resolver));
+    let caps = &state.config.egress;
+    egress.limits = EgressLimits {
+        max_requests: caps.requests_per_call,
+        max_request_bytes: caps.max_request_kib.saturating_mul(1024),
+        max_response_bytes: caps.max_response_kib.saturating_mul(1024),
+        ..EgressLimits::default()
+    };
+    egress.rate = Some(state.agent_rate(project, agent));
+    Ok(egress)
 }
 
 /// Resolves the stored grant against the project root into runtime grants.
@@ -116,23 +148,26 @@ pub async fn put(
         .tools()
         .get(&tool)
         .ok_or_else(|| ApiError::not_found(format!("bundle `{bundle}` has no tool `{tool}`")))?;
-    let grants = resolve(&project, &spec)?;
+    let policy = egress_policy(&state, &spec)?;
+    let grants =
+        resolve(&project, &spec)?.with_egress(Egress::new(policy, Arc::clone(&state.resolver)));
     grants
         .check_within(&tool, &entry.spec, &entry.egress)
         .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;
     let dirs = serde_json::to_value(&spec.dirs).map_err(ApiError::internal)?;
+    let egress = serde_json::to_value(&spec.egress).map_err(ApiError::internal)?;
     let limits = serde_json::to_value(&spec.limits).map_err(ApiError::internal)?;
     state
         .db
         .grants()
-        .put(&project.id, &bundle, &tool, &dirs, &limits)
+        .put(&project.id, &bundle, &tool, &dirs, &egress, &limits)
         .await?;
     state.snapshots.invalidate(&project.name).await;
     state
         .record(admin_event(
             &caller,
             Some(&project.name),
-            json!({ "action": "grant_put", "bundle": bundle, "tool": tool, "dirs": dirs, "limits": limits }),
+            json!({ "action": "grant_put", "bundle": bundle, "tool": tool, "dirs": dirs, "egress": egress, "limits": limits }),
         ))
         .await?;
     Ok((StatusCode::OK, Json(spec)))

@@ -105,7 +105,7 @@ async fn grants_are_replaced_whole_and_go_with_their_bundle() {
     let grants = t.db.grants();
     let dirs = json!([{ "mount": "/work", "host_path": "/srv/a", "access": "read" }]);
     let first = grants
-        .put(&a.id, "fs", "read_file", &dirs, &json!(null))
+        .put(&a.id, "fs", "read_file", &dirs, &json!([]), &json!(null))
         .await
         .expect("grant");
     let dirs2 = json!([{ "mount": "/work", "host_path": "/srv/a", "access": "write" }]);
@@ -115,6 +115,7 @@ async fn grants_are_replaced_whole_and_go_with_their_bundle() {
             "fs",
             "read_file",
             &dirs2,
+            &json!(["https://api.example.com"]),
             &json!({ "memory_mb": 64 }),
         )
         .await
@@ -122,18 +123,38 @@ async fn grants_are_replaced_whole_and_go_with_their_bundle() {
     assert_eq!(second.created_at, first.created_at);
     let stored = grants.get(&a.id, "fs", "read_file").await.expect("get");
     assert_eq!(stored.dirs, dirs2);
+    assert_eq!(stored.egress, json!(["https://api.example.com"]));
     assert_eq!(stored.limits, json!({ "memory_mb": 64 }));
     assert_eq!(grants.list(&a.id).await.expect("list").len(), 1);
 
     let err = grants
-        .put(&a.id, "git", "push", &json!([]), &json!(null))
+        .put(&a.id, "git", "push", &json!([]), &json!([]), &json!(null))
         .await
         .expect_err("bundle not installed");
     assert_eq!(err.code(), "not_found");
     let err = grants
-        .put(&a.id, "fs", "read_file", &json!({}), &json!(null))
+        .put(
+            &a.id,
+            "fs",
+            "read_file",
+            &json!({}),
+            &json!([]),
+            &json!(null),
+        )
         .await
         .expect_err("dirs not an array");
+    assert_eq!(err.code(), "invalid_input");
+    let err = grants
+        .put(
+            &a.id,
+            "fs",
+            "read_file",
+            &json!([]),
+            &json!("x"),
+            &json!(null),
+        )
+        .await
+        .expect_err("egress not an array");
     assert_eq!(err.code(), "invalid_input");
 
     t.db.bundles().remove(&a.id, "fs").await.expect("uninstall");
