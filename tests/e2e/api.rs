@@ -8,6 +8,7 @@
 //! - `bad_input`: hostile requests get a 4xx with a code, never a 5xx, and change nothing.
 
 mod bad_input;
+mod egress;
 mod membership;
 mod tool_calls;
 

@@ -238,6 +238,8 @@ fn call_error(err: &CallError) -> ApiError {
         "not_found" | "unknown_tool" => StatusCode::NOT_FOUND,
         "denied" | "grant_exceeds_request" => StatusCode::FORBIDDEN,
         "deadline_exceeded" => StatusCode::GATEWAY_TIMEOUT,
+        "egress_denied" => StatusCode::FORBIDDEN,
+        "egress_rate_limited" | "egress_too_many_requests" => StatusCode::TOO_MANY_REQUESTS,
         "capacity_exhausted" => StatusCode::SERVICE_UNAVAILABLE,
         "internal" => return ApiError::internal(err),
         _ => StatusCode::UNPROCESSABLE_ENTITY,
