@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache;
+mod egress;
 mod fs_plugin;
 mod host;
 mod limits;
