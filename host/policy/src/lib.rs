@@ -29,12 +29,18 @@
 //! - [`AgentProfile`] is an agent's configured `allow`/`deny` globs; validating it for a
 //!   [`Mode`] yields an [`Allowlist`] whose [`Allowlist::decide`] returns a [`Verdict`] naming
 //!   the rule that decided, for the event log.
+//!
+//! On the way out, every tool output, error message and log line passes through a [`Redactor`]:
+//! stored secret values (in their common encodings) and known credential shapes become
+//! `[REDACTED:...]` markers, and each [`Finding`] becomes an event. [`Redactor::redact_json`]
+//! walks a JSON output's strings, keys and numbers.
 
 #![forbid(unsafe_code)]
 
 mod allowlist;
 mod client;
 mod rate_limit;
+mod redact;
 mod webhook;
 mod write_guard;
 
@@ -44,6 +50,10 @@ pub use allowlist::{
 };
 pub use client::{ClientResolver, MAX_FORWARDED_HOPS};
 pub use rate_limit::{RateLimitError, RateLimiter, RetryAfter};
+pub use redact::{
+    Finding, MAX_REWRITES, MIN_SECRET_LEN, REDACTION_FAILED, Redacted, RedactedJson, Redactor,
+    RefusedSecret, STORED_SECRET,
+};
 pub use webhook::{
     DEFAULT_REPLAY_CAPACITY, DEFAULT_TOLERANCE, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookError,
     WebhookSecret, WebhookVerifier, sign,
