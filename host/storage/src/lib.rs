@@ -32,6 +32,7 @@ mod error;
 pub mod events;
 mod grants;
 mod projects;
+mod secrets;
 mod tokens;
 mod users;
 
@@ -45,5 +46,9 @@ pub use events::{
 };
 pub use grants::{Grant, Grants};
 pub use projects::{Project, Projects};
+pub use secrets::{
+    Activation, FirstKey, KeyState, NewSecret, PutOutcome, Rewrap, SecretKeyRecord, SecretMeta,
+    SecretRecord, Secrets,
+};
 pub use tokens::{Bootstrap, IssuedToken, TOKEN_PREFIX, TokenInfo, Tokens, token_hash};
 pub use users::{Role, User, Users};
