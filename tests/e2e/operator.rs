@@ -172,6 +172,7 @@ fn walk_through_project_bundle_grant_agent_call_events() {
         grant,
         serde_json::json!({
             "dirs": [{ "mount": "/project", "path": ".", "access": "read-write" }],
+            "egress": [],
             "limits": { "deadline_ms": 5000 },
         })
     );
