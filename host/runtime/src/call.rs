@@ -228,8 +228,8 @@ pub(crate) async fn bare_call(
         .await
 }
 
-/// The call-level code for a recorded refusal: the caps keep their own codes, every policy
-/// refusal is `egress_denied` (its detailed code is in the event).
+/// The call-level code for a recorded refusal: the caps and secret injection keep their own
+/// codes, every policy refusal is `egress_denied` (its detailed code is in the event).
 fn egress_code(code: &str) -> &'static str {
     use crate::egress::codes;
     match code {
@@ -237,6 +237,8 @@ fn egress_code(code: &str) -> &'static str {
         codes::TOO_MANY_REQUESTS => codes::TOO_MANY_REQUESTS,
         codes::REQUEST_TOO_LARGE => codes::REQUEST_TOO_LARGE,
         codes::RESPONSE_TOO_LARGE => codes::RESPONSE_TOO_LARGE,
+        codes::SECRET_NOT_GRANTED => codes::SECRET_NOT_GRANTED,
+        codes::SECRET_INVALID_HEADER => codes::SECRET_INVALID_HEADER,
         _ => "egress_denied",
     }
 }

@@ -8,9 +8,12 @@
 //! 2. the per-call request count and the per-agent rate are charged;
 //! 3. [`EgressPolicy::resolve`] checks the destination, looks the name up once and checks
 //!    every address; the connection goes only to those checked addresses (no second lookup);
-//! 4. TCP, then TLS with the system roots for `https`, then one HTTP/1.1 exchange. Redirects
+//! 4. `{{secret:NAME}}` placeholders in header values are replaced by the secrets the call was
+//!    given for this destination ([`SecretInjection`], see [`secrets`]); a placeholder for a
+//!    secret not granted here refuses the whole request (`secret_not_granted`);
+//! 5. TCP, then TLS with the system roots for `https`, then one HTTP/1.1 exchange. Redirects
 //!    are returned to the plugin as they are: a follow-up is a new request, checked again;
-//! 5. request and response bodies are counted and cut at their caps.
+//! 6. request and response bodies are counted and cut at their caps.
 //!
 //! A refusal reaches the guest as `internal-error("egress denied: <code>: <reason>")`, the
 //! contract the first-party `http` plugin reads (wasi:http's denial cases carry no reason), and
@@ -21,6 +24,9 @@
 //! each connect or send address is judged by the same policy. Socket rules name addresses or
 //! CIDRs: `wasi:sockets/ip-name-lookup` stays off (the host cannot tie a looked-up address
 //! back to a granted name there), so a `tcp://name` rule opens nothing yet.
+//!
+//! Secret values never appear in a refusal, a record or `Debug` output: records list the
+//! names injected ([`EgressRecord::secrets_injected`]). Responses are not scanned here.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -40,6 +46,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+mod secrets;
+
+pub use secrets::{MAX_SECRET_NAME, SecretInjection};
 
 /// Caps on one call's outbound traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +126,8 @@ pub struct Egress {
     pub rate: Option<Arc<AgentRate>>,
     /// Where this call's requests and denials are recorded.
     pub log: EgressLog,
+    /// Secrets injected into request headers for their destinations (default none).
+    pub secrets: Vec<SecretInjection>,
 }
 
 impl fmt::Debug for Egress {
@@ -123,13 +135,16 @@ impl fmt::Debug for Egress {
         f.debug_struct("Egress")
             .field("grant", &self.policy.grant().to_string())
             .field("limits", &self.limits)
+            .field("secrets", &self.secrets)
             .finish_non_exhaustive()
     }
 }
 
 impl PartialEq for Egress {
     fn eq(&self, other: &Self) -> bool {
-        self.policy.grant() == other.policy.grant() && self.limits == other.limits
+        self.policy.grant() == other.policy.grant()
+            && self.limits == other.limits
+            && self.secrets == other.secrets
     }
 }
 
@@ -150,7 +165,7 @@ impl Egress {
         )
     }
 
-    /// `policy` with default limits, no agent rate and a fresh log.
+    /// `policy` with default limits, no agent rate, no secrets and a fresh log.
     pub fn new(policy: EgressPolicy, resolver: Arc<dyn Resolver>) -> Self {
         Self {
             policy: Arc::new(policy),
@@ -158,7 +173,14 @@ impl Egress {
             limits: EgressLimits::default(),
             rate: None,
             log: EgressLog::default(),
+            secrets: Vec::new(),
         }
+    }
+
+    /// Adds a secret to inject into request headers (see [`SecretInjection`]).
+    pub fn with_secret(mut self, secret: SecretInjection) -> Self {
+        self.secrets.push(secret);
+        self
     }
 
     /// Whether the grant has any rule for this socket protocol.
@@ -219,6 +241,9 @@ pub struct EgressRecord {
     pub bytes_sent: u64,
     /// Response body bytes received (as far as the plugin read).
     pub bytes_received: u64,
+    /// The names of the secrets injected into the request's headers as sent (never values).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets_injected: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -285,7 +310,8 @@ struct Counters {
     cut: Arc<Mutex<Option<(String, String)>>>,
 }
 
-/// Stable codes of the caps (policy denials use [`DenialCode`]'s codes).
+/// Stable codes of the caps and of secret injection (policy denials use [`DenialCode`]'s
+/// codes).
 pub mod codes {
     /// The per-agent request rate is used up.
     pub const RATE_LIMITED: &str = "egress_rate_limited";
@@ -295,6 +321,12 @@ pub mod codes {
     pub const REQUEST_TOO_LARGE: &str = "egress_request_too_large";
     /// The response body is over `max_response_bytes`.
     pub const RESPONSE_TOO_LARGE: &str = "egress_response_too_large";
+    /// A header names `{{secret:NAME}}` and the call has no secret of that name for the
+    /// request's destination.
+    pub const SECRET_NOT_GRANTED: &str = "secret_not_granted";
+    /// A header with a secret put in is not a valid header value (the secret holds a control
+    /// character or line break).
+    pub const SECRET_INVALID_HEADER: &str = "secret_invalid_header";
 }
 
 /// The per-call wasi:http hooks: the policy, the caps, the count of requests so far.
@@ -400,6 +432,7 @@ fn record(dest: &Destination, address: Option<SocketAddr>, outcome: EgressOutcom
         outcome,
         bytes_sent: 0,
         bytes_received: 0,
+        secrets_injected: Vec::new(),
     }
 }
 
@@ -460,6 +493,7 @@ async fn send(
                 },
                 bytes_sent: 0,
                 bytes_received: 0,
+                secrets_injected: Vec::new(),
             });
             return Err(refusal(denial.code.as_str(), &denial.reason));
         }
@@ -508,6 +542,11 @@ async fn send(
             }
             return Err(deny(code.as_str().into(), reason));
         }
+    };
+    // Only now, with the destination checked: the value goes nowhere the policy refuses.
+    let injected = match secrets::inject(&egress.secrets, &dest, request.headers_mut()) {
+        Ok(injected) => injected,
+        Err((code, reason)) => return Err(deny(code, reason)),
     };
 
     let counters = Counters::default();
@@ -569,7 +608,7 @@ async fn send(
         },
     });
 
-    let slot = push_slot(&egress.log, &dest, address, &counters);
+    let slot = push_slot(&egress.log, &dest, address, injected, &counters);
     let response = match sender.send_request(request).await {
         Ok(response) => response,
         Err(err) => {
@@ -621,17 +660,21 @@ fn push_slot(
     log: &EgressLog,
     dest: &Destination,
     address: SocketAddr,
+    secrets_injected: Vec<String>,
     counters: &Counters,
 ) -> usize {
     let mut slots = log.slots.lock().unwrap_or_else(|e| e.into_inner());
     slots.push(Slot {
-        record: record(
-            dest,
-            Some(address),
-            EgressOutcome::Failed {
-                error: "no response".into(),
-            },
-        ),
+        record: EgressRecord {
+            secrets_injected,
+            ..record(
+                dest,
+                Some(address),
+                EgressOutcome::Failed {
+                    error: "no response".into(),
+                },
+            )
+        },
         sent: Arc::clone(&counters.sent),
         received: Arc::clone(&counters.received),
         cut: Arc::clone(&counters.cut),

@@ -33,7 +33,8 @@ pub use bundle::{Bundle, BundleError, BundleTool, locate_component};
 pub use cache::CacheOutcome;
 pub use call::{CallOutput, ToolCall};
 pub use egress::{
-    AgentRate, Egress, EgressLimits, EgressLog, EgressOutcome, EgressRecord, codes as egress_codes,
+    AgentRate, Egress, EgressLimits, EgressLog, EgressOutcome, EgressRecord, MAX_SECRET_NAME,
+    SecretInjection, codes as egress_codes,
 };
 pub use engine::{LoadedComponent, Runtime, RuntimeConfig, RuntimeError};
 pub use error::CallError;

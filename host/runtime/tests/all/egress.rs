@@ -16,9 +16,11 @@
 //!
 //! Here: the fixture ([`Net`]) and the request paths (allowed, rebinding, redirect, no grant);
 //! [`ssrf`]: the table of hostile destinations; [`caps`]: the caps and their codes;
-//! [`sockets`]: raw TCP, UDP and name lookup; [`server`]: the test server.
+//! [`sockets`]: raw TCP, UDP and name lookup; [`secrets`]: host-side secret injection and
+//! what a hostile plugin can (not) learn of a secret; [`server`]: the test server.
 
 mod caps;
+mod secrets;
 mod server;
 mod sockets;
 mod ssrf;
@@ -223,6 +225,7 @@ async fn allowed_request_reaches_the_server_and_is_recorded() {
             outcome: EgressOutcome::Response { status: 200 },
             bytes_sent: 0,
             bytes_received: HELLO.len() as u64,
+            secrets_injected: Vec::new(),
         }]
     );
     let seen = net.server.requests();

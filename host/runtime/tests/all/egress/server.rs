@@ -9,6 +9,7 @@
 //! | `GET /bytes/N` | 200 `text/plain`, `N` times `x` |
 //! | `GET /redirect` | 302 to [`METADATA_URL`] |
 //! | `GET /echo` | 200 `text/plain`, the request headers as `name: value` lines |
+//! | `GET /seen...` | 204, nothing reflected: what arrived is only in [`TestServer::requests`] |
 //! | `POST` anything | 200 `text/plain`, `received N bytes` |
 //! | anything else | 404 |
 //!
@@ -42,6 +43,8 @@ pub struct Seen {
     pub headers: Vec<(String, String)>,
     /// Body bytes received.
     pub body: usize,
+    /// The body, UTF-8 lossy.
+    pub content: String,
 }
 
 impl Seen {
@@ -184,6 +187,8 @@ async fn serve(mut stream: TcpStream, log: Arc<Log>) {
         target,
         headers,
         body: (buf.len() - head_end).min(length),
+        content: String::from_utf8_lossy(&buf[head_end..][..(buf.len() - head_end).min(length)])
+            .into_owned(),
     };
     let response = respond(&seen);
     log.requests.lock().unwrap().push(seen);
@@ -212,6 +217,9 @@ fn respond(seen: &Seen) -> Vec<u8> {
                 None,
                 format!("received {} bytes", seen.body).into_bytes(),
             ),
+            ("GET", target) if target.starts_with("/seen") => {
+                ("204 No Content", text, None, Vec::new())
+            }
             ("GET", "/hello") => ("200 OK", text, None, HELLO.into()),
             ("GET", "/page") => ("200 OK", "text/html; charset=utf-8", None, PAGE.into()),
             ("GET", "/redirect") => ("302 Found", text, Some(METADATA_URL), Vec::new()),
