@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod agents;
+mod backup;
 mod bundles;
 mod db;
 mod error;
@@ -37,6 +38,11 @@ mod tokens;
 mod users;
 
 pub use agents::{Agent, AgentSpec, Agents};
+pub use backup::{
+    BACKUP_FORMAT_VERSION, BackupEntry, BackupError, BackupManifest, BackupStep, BackupSummary,
+    DATABASE_FILE, DatabaseReport, Installed, MANIFEST_FILE, MAX_DATABASE_BYTES, RestoreSummary,
+    Snapshot, TableRows, check_database_file, create_backup, restore_backup,
+};
 pub use bundles::{Bundles, InstalledBundle, NewBundle};
 pub use db::{Database, DatabaseOptions};
 pub use error::{Result, StorageError};
