@@ -5,6 +5,7 @@
 
 mod api;
 mod audit;
+mod backup;
 mod durability;
 mod netns;
 mod operator;

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod backup;
 pub mod bundle;
 pub mod calls;
 pub mod client;

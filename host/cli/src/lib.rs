@@ -3,11 +3,11 @@
 //!
 //! [`Cli`] is the argument grammar; [`run`] dispatches to one module per command group under
 //! `commands/`: `serve`, the operator commands over HTTP (`project`, `user`, `token`, `agent`,
-//! `bundle`, `grant`, `tools`, `call`, `events`, sharing `commands/client.rs`), `audit` (reads
-//! the database file directly) and `plugin`. Commands print results to stdout and progress and
-//! errors to stderr, and exit with 0 (success), 1 (the server refused the request, the tool
-//! call failed, or the audit found tampering) or 2 (bad arguments, unusable bundle, server
-//! unreachable).
+//! `bundle`, `grant`, `tools`, `call`, `events`, sharing `commands/client.rs`), `audit`,
+//! `backup` and `restore` (read the database file directly) and `plugin`. Commands print
+//! results to stdout and progress and errors to stderr, and exit with 0 (success), 1 (the server
+//! refused the request, the tool call failed, the audit found tampering, or a restore refused
+//! the backup) or 2 (bad arguments, unusable bundle, server unreachable).
 
 #![forbid(unsafe_code)]
 
@@ -87,10 +87,20 @@ pub enum Command {
     /// Run and inspect plugins locally under the production runtime and limits.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Write a backup of the database to one file (works while the server runs).
+    ///
+    /// A consistent snapshot of <data-dir>/stockade.db and a manifest with its SHA-256, in one
+    /// tar file. Never the master key or any other file of the data directory.
+    Backup(commands::backup::BackupArgs),
+    /// Restore a backup into the data directory (stop the server first).
+    ///
+    /// Checks the whole backup (entries, manifest, SHA-256, integrity, event chain) before it
+    /// replaces anything; refuses while a server has the database open.
+    Restore(commands::backup::RestoreArgs),
 }
 
-/// Runs a parsed command line. Operator commands are blocking HTTP requests; `serve`, `audit`
-/// and `plugin` run on a fresh tokio runtime.
+/// Runs a parsed command line. Operator commands are blocking HTTP requests; `serve`, `audit`,
+/// `backup`, `restore` and `plugin` run on a fresh tokio runtime.
 pub fn run(cli: Cli) -> ExitCode {
     let data_dir = cli.data_dir;
     let finish = |result: Result<(), commands::client::CliError>| match result {
@@ -106,6 +116,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Audit(command) => {
             let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
             block_on(async move { commands::audit::run(&data_dir, command).await })
+        }
+        Command::Backup(args) => {
+            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
+            block_on(async move { commands::backup::backup(&data_dir, args).await })
+        }
+        Command::Restore(args) => {
+            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
+            block_on(async move { commands::backup::restore(&data_dir, args).await })
         }
         Command::Project(args) => finish(commands::project::run(args)),
         Command::User(args) => finish(commands::user::run(args)),
