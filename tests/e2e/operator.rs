@@ -173,6 +173,7 @@ fn walk_through_project_bundle_grant_agent_call_events() {
         serde_json::json!({
             "dirs": [{ "mount": "/project", "path": ".", "access": "read-write" }],
             "egress": [],
+            "secrets": [],
             "limits": { "deadline_ms": 5000 },
         })
     );

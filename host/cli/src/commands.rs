@@ -1,6 +1,7 @@
 //! One module per command group. The operator commands (one per API resource) share
 //! [`client`] (server URL, credentials, error decoding) and [`output`] (tables).
 
+pub mod admin;
 pub mod agent;
 pub mod audit;
 pub mod backup;
@@ -12,6 +13,7 @@ pub mod grant;
 pub mod output;
 pub mod plugin;
 pub mod project;
+pub mod secret;
 pub mod serve;
 pub mod token;
 pub mod user;

@@ -84,6 +84,11 @@ pub enum Command {
     /// Check the event log's hash chain in the database file (works while the server runs).
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Secrets: encrypted values tools use without seeing them (admins).
+    Secret(commands::secret::SecretArgs),
+    /// The master key: generate one, rotate to a new one (works on the database directly).
+    #[command(subcommand)]
+    Admin(commands::admin::AdminCommand),
     /// Run and inspect plugins locally under the production runtime and limits.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -125,6 +130,11 @@ pub fn run(cli: Cli) -> ExitCode {
             let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
             block_on(async move { commands::backup::restore(&data_dir, args).await })
         }
+        Command::Admin(command) => {
+            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(".stockade"));
+            block_on(async move { commands::admin::run(&data_dir, command).await })
+        }
+        Command::Secret(args) => finish(commands::secret::run(args)),
         Command::Project(args) => finish(commands::project::run(args)),
         Command::User(args) => finish(commands::user::run(args)),
         Command::Token(args) => finish(commands::token::run(args)),

@@ -11,8 +11,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Router, middleware};
 use stockade_egress::{Resolver, SystemResolver};
-use stockade_policy::{WebhookSecret, WebhookVerifier};
+use stockade_policy::{Redactor, WebhookSecret, WebhookVerifier};
 use stockade_runtime::{AgentRate, Bundle, Runtime, RuntimeConfig};
+use stockade_secrets::{MasterKeySource, Scope, SecretStore, Status};
 use stockade_storage::events::{EventLog, EventLogConfig, EventWriter, NewEvent};
 use stockade_storage::{Database, DatabaseOptions, StorageError};
 use tokio::sync::{Mutex, RwLock};
@@ -56,6 +57,11 @@ pub struct AppState {
     pub resolver: Arc<dyn Resolver>,
     /// Each agent's outbound request rate, by `project/agent`.
     agent_rates: std::sync::Mutex<HashMap<String, Arc<AgentRate>>>,
+    /// The encrypted secrets (sealed without the right master key).
+    pub secrets: SecretStore,
+    /// Scrubs stored secret values and secret-shaped strings from outputs and errors; rebuilt
+    /// whenever a secret changes.
+    redactor: std::sync::RwLock<Arc<Redactor>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -115,6 +121,16 @@ impl AppState {
                 .await
                 .map_err(|e| startup("event log", &e))?;
         }
+        let source = MasterKeySource::from_process(config.master_key_file.clone());
+        let secrets = SecretStore::open_with_source(&db, &source)
+            .await
+            .map_err(|e| startup("secrets", &e))?;
+        match secrets.status() {
+            Status::Sealed { reason } => tracing::warn!(%reason, "secrets are sealed"),
+            Status::Unsealed { key_version, .. } => {
+                tracing::info!(key_version, "secrets unsealed");
+            }
+        }
         let webhook_secret = match &config.webhook_secret_file {
             Some(path) => {
                 let bytes = std::fs::read(path)
@@ -139,7 +155,46 @@ impl AppState {
             bundles: RwLock::new(HashMap::new()),
             resolver: Arc::new(SystemResolver::new()),
             agent_rates: std::sync::Mutex::new(HashMap::new()),
+            secrets,
+            redactor: std::sync::RwLock::new(Arc::new(Redactor::new())),
         })
+    }
+
+    /// The current redactor: every stored secret value and the built-in secret shapes.
+    pub fn redactor(&self) -> Arc<Redactor> {
+        Arc::clone(&self.redactor.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Rebuilds the redactor from every stored secret (global and per project). A sealed store
+    /// contributes no values; the secret shapes are always on.
+    pub async fn refresh_redactor(&self) {
+        let mut values = Vec::new();
+        if !self.secrets.is_sealed() {
+            let mut scopes = vec![Scope::global()];
+            match self.db.projects().list().await {
+                Ok(projects) => {
+                    scopes.extend(projects.iter().filter_map(|p| Scope::project(&p.id).ok()));
+                }
+                Err(err) => tracing::error!(%err, "cannot list projects for redaction"),
+            }
+            for scope in scopes {
+                let Ok(metas) = self.secrets.list(&scope).await else {
+                    continue;
+                };
+                for meta in metas {
+                    match self.secrets.get(&scope, &meta.name).await {
+                        Ok(value) => values.push((meta.name, value)),
+                        Err(err) => tracing::error!(%err, "cannot read a secret for redaction"),
+                    }
+                }
+            }
+        }
+        let redactor = Redactor::new().with_secrets(
+            values
+                .iter()
+                .map(|(name, value)| (name.clone(), value.expose_bytes())),
+        );
+        *self.redactor.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(redactor);
     }
 
     /// The outbound request rate shared by every call of one agent.
@@ -197,7 +252,9 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 /// Every documented route (all of `/v1` and `/webhooks`).
 fn api_routes() -> OpenApiRouter<Arc<AppState>> {
-    use crate::routes::{agents, bundles, calls, events, grants, projects, users, webhooks};
+    use crate::routes::{
+        agents, bundles, calls, events, grants, projects, secrets, users, webhooks,
+    };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(projects::create, projects::list))
         .routes(routes!(projects::get))
@@ -211,6 +268,10 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(calls::list_tools))
         .routes(routes!(calls::call))
         .routes(routes!(events::list))
+        .routes(routes!(secrets::list_global))
+        .routes(routes!(secrets::set_global, secrets::delete_global))
+        .routes(routes!(secrets::list_project))
+        .routes(routes!(secrets::set_project, secrets::delete_project))
         .routes(routes!(webhooks::events))
 }
 

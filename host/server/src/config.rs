@@ -27,6 +27,11 @@ pub struct Config {
     /// File holding the HMAC-SHA256 secret that signs `/webhooks/*` requests. Default: none,
     /// so webhooks are disabled.
     pub webhook_secret_file: Option<PathBuf>,
+    /// File holding the master key that encrypts stored secrets (64 hex digits or 44 base64
+    /// characters; mode 0600). Default: none, then the systemd credential
+    /// `stockade-master-key`, then `STOCKADE_MASTER_KEY` (weakest). Without a key, or with the
+    /// wrong one, secrets are sealed (503 `sealed`) and everything else works.
+    pub master_key_file: Option<PathBuf>,
     /// Start on a non-loopback address without a write token. Default `false`; logged loudly.
     pub insecure_public_bind: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (CIDRs). Default: none.
@@ -104,6 +109,7 @@ impl Default for Config {
             mode: Mode::Production,
             write_token_file: None,
             webhook_secret_file: None,
+            master_key_file: None,
             insecure_public_bind: false,
             trusted_proxies: Vec::new(),
             rate_limit: RateLimitConfig::default(),

@@ -111,6 +111,7 @@ pub async fn serve(
         source,
     })?;
     let state = Arc::new(AppState::new(config, token, local).await?);
+    state.refresh_redactor().await;
     tracing::info!(addr = %local, mode = ?state.config.mode, "stockade listening");
     ready(local);
     let retention = tokio::spawn(retention_loop(state.clone()));

@@ -43,6 +43,8 @@ pub mod kinds {
     pub const ADMIN: &str = "admin";
     /// An outbound connection allowed or denied by egress policy.
     pub const EGRESS: &str = "egress";
+    /// A stored secret or secret-shaped string scrubbed from a tool's output or error.
+    pub const REDACTION: &str = "redaction";
 }
 
 /// Longest accepted `kind`.

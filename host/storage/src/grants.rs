@@ -26,6 +26,8 @@ pub struct Grant {
     pub dirs: Value,
     /// JSON array of egress rule strings.
     pub egress: Value,
+    /// JSON array of secret grants (`{name, destinations}`).
+    pub secrets: Value,
     /// JSON object of limit overrides, or `null`.
     pub limits: Value,
     /// Unix millis of the first grant.
@@ -49,11 +51,25 @@ impl Grant {
             tool: row.try_get("tool")?,
             dirs: parse("dirs")?,
             egress: parse("egress")?,
+            secrets: parse("secrets")?,
             limits: parse("limits")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
     }
+}
+
+/// The JSON documents of one grant, as [`Grants::put`] stores them.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantDocs<'a> {
+    /// JSON array of directory grants.
+    pub dirs: &'a Value,
+    /// JSON array of egress rule strings.
+    pub egress: &'a Value,
+    /// JSON array of secret grants.
+    pub secrets: &'a Value,
+    /// JSON object of limit overrides, or `null`.
+    pub limits: &'a Value,
 }
 
 /// The `grants` repository. Obtain it with [`Database::grants`].
@@ -71,7 +87,8 @@ impl Database {
 
 macro_rules! select {
     () => {
-        "SELECT project_id, bundle, tool, dirs, egress, limits, created_at, updated_at FROM grants"
+        "SELECT project_id, bundle, tool, dirs, egress, secrets, limits, created_at, updated_at \
+         FROM grants"
     };
 }
 
@@ -83,16 +100,23 @@ impl Grants<'_> {
         project_id: &str,
         bundle: &str,
         tool: &str,
-        dirs: &Value,
-        egress: &Value,
-        limits: &Value,
+        docs: GrantDocs<'_>,
     ) -> Result<Grant> {
+        let GrantDocs {
+            dirs,
+            egress,
+            secrets,
+            limits,
+        } = docs;
         check_name("tool", tool)?;
         if !dirs.is_array() {
             return Err(StorageError::invalid("dirs", "must be a JSON array"));
         }
         if !egress.is_array() {
             return Err(StorageError::invalid("egress", "must be a JSON array"));
+        }
+        if !secrets.is_array() {
+            return Err(StorageError::invalid("secrets", "must be a JSON array"));
         }
         if !(limits.is_object() || limits.is_null()) {
             return Err(StorageError::invalid(
@@ -103,11 +127,11 @@ impl Grants<'_> {
         let now = now_millis();
         let mut tx = self.db.begin_write().await?;
         let created_at: i64 = sqlx::query_scalar(
-            "INSERT INTO grants (project_id, bundle, tool, dirs, egress, limits, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+            "INSERT INTO grants (project_id, bundle, tool, dirs, egress, secrets, limits, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
              ON CONFLICT (project_id, bundle, tool) DO UPDATE \
-             SET dirs = excluded.dirs, egress = excluded.egress, limits = excluded.limits, \
-             updated_at = excluded.updated_at \
+             SET dirs = excluded.dirs, egress = excluded.egress, secrets = excluded.secrets, \
+             limits = excluded.limits, updated_at = excluded.updated_at \
              RETURNING created_at",
         )
         .bind(project_id)
@@ -115,6 +139,7 @@ impl Grants<'_> {
         .bind(tool)
         .bind(dirs.to_string())
         .bind(egress.to_string())
+        .bind(secrets.to_string())
         .bind(limits.to_string())
         .bind(now)
         .fetch_one(&mut *tx)
@@ -127,6 +152,7 @@ impl Grants<'_> {
             tool: tool.to_owned(),
             dirs: dirs.clone(),
             egress: egress.clone(),
+            secrets: secrets.clone(),
             limits: limits.clone(),
             created_at,
             updated_at: now,

@@ -50,7 +50,7 @@ pub use events::{
     ChainHead, Event, EventLog, EventLogConfig, EventLogStats, EventPage, EventQuery, EventWriter,
     Events, NewEvent, ProjectScope, VerifyReport,
 };
-pub use grants::{Grant, Grants};
+pub use grants::{Grant, GrantDocs, Grants};
 pub use projects::{Project, Projects};
 pub use secrets::{
     Activation, FirstKey, KeyState, NewSecret, PutOutcome, Rewrap, SecretKeyRecord, SecretMeta,

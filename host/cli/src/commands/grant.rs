@@ -49,6 +49,12 @@ pub enum GrantCommand {
         /// unless an IP/CIDR rule names them. Repeat for several; none means no network.
         #[arg(long = "egress", value_name = "RULE")]
         egress: Vec<String>,
+        /// Let the host put a stored secret into this tool's request headers where the plugin
+        /// writes `{{secret:NAME}}`, only for requests to DEST (egress rules, comma-separated,
+        /// each within --egress). The plugin never sees the value. Repeat for several.
+        /// Example: --secret github_token=https://api.github.com
+        #[arg(long = "secret", value_name = "NAME=DEST[,DEST]", value_parser = parse_secret)]
+        secrets: Vec<SecretGrant>,
         /// Memory cap in MiB [default: the manifest's value, else 64].
         #[arg(long, value_name = "MIB")]
         memory_mib: Option<u32>,
@@ -78,6 +84,33 @@ pub struct DirGrant {
     access: Access,
 }
 
+/// A secret the tool's requests may carry, and where to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretGrant {
+    name: String,
+    destinations: Vec<String>,
+}
+
+/// Parses `NAME=DEST[,DEST]`.
+fn parse_secret(spec: &str) -> Result<SecretGrant, String> {
+    let (name, destinations) = spec
+        .split_once('=')
+        .ok_or("expected NAME=DEST[,DEST], e.g. github_token=https://api.github.com")?;
+    let destinations: Vec<String> = destinations
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if name.is_empty() || destinations.is_empty() {
+        return Err("expected NAME=DEST[,DEST] with a name and at least one destination".into());
+    }
+    Ok(SecretGrant {
+        name: name.to_owned(),
+        destinations,
+    })
+}
+
 /// The grant body (`PUT`) and view (`GET`).
 #[derive(Debug, Serialize, Deserialize)]
 struct GrantSpec {
@@ -85,6 +118,8 @@ struct GrantSpec {
     dirs: Vec<DirGrant>,
     #[serde(default)]
     egress: Vec<String>,
+    #[serde(default)]
+    secrets: Vec<SecretGrant>,
     #[serde(default)]
     limits: LimitOverrides,
 }
@@ -129,6 +164,7 @@ pub fn run(args: GrantArgs) -> Result<(), CliError> {
             tool,
             dirs,
             egress,
+            secrets,
             memory_mib,
             deadline_ms,
             output_kib,
@@ -136,6 +172,7 @@ pub fn run(args: GrantArgs) -> Result<(), CliError> {
             let spec = GrantSpec {
                 dirs,
                 egress,
+                secrets,
                 limits: LimitOverrides {
                     memory_mib,
                     deadline_ms,
@@ -177,6 +214,13 @@ fn print_spec(spec: &GrantSpec) {
     }
     for rule in &spec.egress {
         println!("  egress {rule}");
+    }
+    for secret in &spec.secrets {
+        println!(
+            "  secret {} -> {}",
+            secret.name,
+            secret.destinations.join(", ")
+        );
     }
     let limits = &spec.limits;
     let limit = |value: Option<String>| value.unwrap_or_else(|| "default".into());

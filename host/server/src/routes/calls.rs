@@ -177,12 +177,13 @@ pub async fn call(
         )
     })?;
     let bundle = bundles::load(&state, &project.id, installed).await?;
-    let tool_grants = grants::resolve(project, &grant)?.with_egress(grants::egress(
-        &state,
-        &grant,
-        &project.name,
-        &request.agent,
-    )?);
+    let mut egress = grants::egress(&state, &grant, &project.name, &request.agent)?;
+    if !grant.secrets.is_empty() {
+        for injection in grants::secret_injections(&state, &grant, &project.id).await? {
+            egress = egress.with_secret(injection);
+        }
+    }
+    let tool_grants = grants::resolve(project, &grant)?.with_egress(egress);
     let input = request.input.to_string();
     let result = bundle
         .call(
@@ -206,11 +207,27 @@ pub async fn call(
     for appended in futures_util::future::join_all(egress_events).await {
         appended?;
     }
+    // Nothing leaves the server carrying a stored secret or a secret-shaped string: outputs and
+    // error messages are scrubbed, and each scrub is an event (naming secrets, never values).
+    let redactor = state.redactor();
+    let redaction = |findings: &[stockade_policy::Finding]| {
+        NewEvent::new(
+            kinds::REDACTION,
+            actor.clone(),
+            Some(project.name.clone()),
+            json!({ "tool": request.tool, "findings": findings }),
+        )
+    };
     match result {
         Ok(output) => {
             let output_bytes = output.output.len();
             let value: Value =
                 serde_json::from_str(&output.output).unwrap_or(Value::String(output.output));
+            let scrubbed = redactor.redact_json(&value);
+            if !scrubbed.is_clean() {
+                state.record(redaction(&scrubbed.findings)).await?;
+            }
+            let value = scrubbed.value;
             let seq = state
                 .record(event(
                     json!({ "verdict": "allowed", "ok": true, "output_bytes": output_bytes }),
@@ -223,26 +240,30 @@ pub async fn call(
             }))
         }
         Err(err) => {
+            let scrubbed = redactor.redact(&err.to_string());
+            if !scrubbed.is_clean() {
+                state.record(redaction(&scrubbed.findings)).await?;
+            }
             state
-                .record(event(json!({ "verdict": "allowed", "ok": false, "code": err.code(), "message": err.to_string() })))
+                .record(event(json!({ "verdict": "allowed", "ok": false, "code": err.code(), "message": scrubbed.text })))
                 .await?;
-            Err(call_error(&err))
+            Err(call_error(&err, scrubbed.text))
         }
     }
 }
 
-/// The HTTP status for each runtime error code.
-fn call_error(err: &CallError) -> ApiError {
+/// The HTTP status for each runtime error code; `message` is the error's text, redacted.
+fn call_error(err: &CallError, message: String) -> ApiError {
     let status = match err.code() {
         "invalid_input" => StatusCode::BAD_REQUEST,
         "not_found" | "unknown_tool" => StatusCode::NOT_FOUND,
         "denied" | "grant_exceeds_request" => StatusCode::FORBIDDEN,
         "deadline_exceeded" => StatusCode::GATEWAY_TIMEOUT,
-        "egress_denied" => StatusCode::FORBIDDEN,
+        "egress_denied" | "secret_not_granted" => StatusCode::FORBIDDEN,
         "egress_rate_limited" | "egress_too_many_requests" => StatusCode::TOO_MANY_REQUESTS,
         "capacity_exhausted" => StatusCode::SERVICE_UNAVAILABLE,
         "internal" => return ApiError::internal(err),
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    ApiError::new(status, err.code(), err.to_string())
+    ApiError::new(status, err.code(), message)
 }

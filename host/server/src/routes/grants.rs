@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use stockade_egress::{EgressGrant, EgressPolicy};
 use stockade_registry_types::{Access, LimitOverrides, MountPath};
-use stockade_runtime::{DirGrant, Egress, EgressLimits, ToolGrants};
+use stockade_runtime::{DirGrant, Egress, EgressLimits, SecretInjection, ToolGrants};
 use stockade_storage::Project;
 
 use crate::app::AppState;
@@ -36,6 +36,16 @@ pub struct DirGrantSpec {
     pub access: Access,
 }
 
+/// One secret a tool's requests may carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretGrantSpec {
+    /// The secret's name: the project's secret of that name, else the global one.
+    pub name: String,
+    /// Egress rules for the requests that may carry it, e.g. `https://api.github.com`.
+    pub destinations: Vec<String>,
+}
+
 fn dot() -> String {
     ".".into()
 }
@@ -51,6 +61,11 @@ pub struct GrantSpec {
     /// `https://*.example.com:443,8443` or `tcp://10.1.2.0/24:5432`. Empty: no network.
     #[serde(default)]
     pub egress: Vec<String>,
+    /// Secrets the host may put into this tool's outbound requests: where the plugin writes
+    /// `{{secret:NAME}}` in a header, for the listed destinations only (each within `egress`).
+    /// The plugin never sees the value.
+    #[serde(default)]
+    pub secrets: Vec<SecretGrantSpec>,
     /// Limit overrides for this tool in this project.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -63,6 +78,7 @@ impl GrantSpec {
         Ok(Self {
             dirs: serde_json::from_value(grant.dirs).map_err(ApiError::internal)?,
             egress: serde_json::from_value(grant.egress).map_err(ApiError::internal)?,
+            secrets: serde_json::from_value(grant.secrets).map_err(ApiError::internal)?,
             limits: serde_json::from_value(grant.limits).map_err(ApiError::internal)?,
         })
     }
@@ -73,6 +89,80 @@ pub(crate) fn egress_policy(state: &AppState, spec: &GrantSpec) -> Result<Egress
     let grant = EgressGrant::parse(&spec.egress)
         .map_err(|err| ApiError::bad_request("invalid_egress", err.to_string()))?;
     Ok(EgressPolicy::new(grant).with_own_addresses(vec![state.local_addr]))
+}
+
+/// Checks each secret grant: a valid name, destinations that parse and lie within the grant's
+/// egress (a secret can only travel where the tool may connect anyway).
+fn check_secret_grants(spec: &GrantSpec, egress: &EgressGrant) -> Result<(), ApiError> {
+    for (i, secret) in spec.secrets.iter().enumerate() {
+        stockade_secrets::validate_name(&secret.name).map_err(|err| {
+            ApiError::bad_request("invalid_secret_grant", format!("secrets[{i}]: {err}"))
+        })?;
+        if secret.destinations.is_empty() {
+            return Err(ApiError::bad_request(
+                "invalid_secret_grant",
+                format!(
+                    "secrets[{i}] ({}): list at least one destination",
+                    secret.name
+                ),
+            ));
+        }
+        let destinations = EgressGrant::parse(&secret.destinations).map_err(|err| {
+            ApiError::bad_request(
+                "invalid_secret_grant",
+                format!("secrets[{i}] ({}): {err}", secret.name),
+            )
+        })?;
+        destinations.within(egress).map_err(|err| {
+            ApiError::bad_request(
+                "invalid_secret_grant",
+                format!(
+                    "secrets[{i}] ({}): destination outside the tool's egress grant: {err}",
+                    secret.name
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The secrets a call may inject, read now (project scope first, then global).
+pub(crate) async fn secret_injections(
+    state: &AppState,
+    spec: &GrantSpec,
+    project_id: &str,
+) -> Result<Vec<SecretInjection>, ApiError> {
+    use crate::routes::secrets::secret_error;
+    use stockade_secrets::Scope;
+    let mut injections = Vec::with_capacity(spec.secrets.len());
+    for secret in &spec.secrets {
+        let project_scope = Scope::project(project_id).map_err(secret_error)?;
+        let value = match state.secrets.get(&project_scope, &secret.name).await {
+            Err(err) if err.code() == "secret_not_found" => state
+                .secrets
+                .get(&Scope::global(), &secret.name)
+                .await
+                .map_err(secret_error)?,
+            other => other.map_err(secret_error)?,
+        };
+        let text = value.expose_str().ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_secret_grant",
+                format!(
+                    "secret {} is not UTF-8 text and cannot go into a header",
+                    secret.name
+                ),
+            )
+        })?;
+        let destinations = EgressGrant::parse(&secret.destinations)
+            .map_err(|err| ApiError::bad_request("invalid_secret_grant", err.to_string()))?;
+        injections.push(SecretInjection::new(
+            secret.name.clone(),
+            text.to_owned(),
+            destinations,
+        ));
+    }
+    Ok(injections)
 }
 
 /// What one call of a tool may reach: the grant's policy, the server's caps, the agent's rate.
@@ -149,6 +239,7 @@ pub async fn put(
         .get(&tool)
         .ok_or_else(|| ApiError::not_found(format!("bundle `{bundle}` has no tool `{tool}`")))?;
     let policy = egress_policy(&state, &spec)?;
+    check_secret_grants(&spec, policy.grant())?;
     let grants =
         resolve(&project, &spec)?.with_egress(Egress::new(policy, Arc::clone(&state.resolver)));
     grants
@@ -156,18 +247,29 @@ pub async fn put(
         .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;
     let dirs = serde_json::to_value(&spec.dirs).map_err(ApiError::internal)?;
     let egress = serde_json::to_value(&spec.egress).map_err(ApiError::internal)?;
+    let secrets = serde_json::to_value(&spec.secrets).map_err(ApiError::internal)?;
     let limits = serde_json::to_value(&spec.limits).map_err(ApiError::internal)?;
     state
         .db
         .grants()
-        .put(&project.id, &bundle, &tool, &dirs, &egress, &limits)
+        .put(
+            &project.id,
+            &bundle,
+            &tool,
+            stockade_storage::GrantDocs {
+                dirs: &dirs,
+                egress: &egress,
+                secrets: &secrets,
+                limits: &limits,
+            },
+        )
         .await?;
     state.snapshots.invalidate(&project.name).await;
     state
         .record(admin_event(
             &caller,
             Some(&project.name),
-            json!({ "action": "grant_put", "bundle": bundle, "tool": tool, "dirs": dirs, "egress": egress, "limits": limits }),
+            json!({ "action": "grant_put", "bundle": bundle, "tool": tool, "dirs": dirs, "egress": egress, "secrets": secrets, "limits": limits }),
         ))
         .await?;
     Ok((StatusCode::OK, Json(spec)))

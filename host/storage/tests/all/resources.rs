@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use stockade_storage::{AgentSpec, NewBundle, Project};
+use stockade_storage::{AgentSpec, GrantDocs, NewBundle, Project};
 
 use crate::harness::TestDb;
 
@@ -105,7 +105,17 @@ async fn grants_are_replaced_whole_and_go_with_their_bundle() {
     let grants = t.db.grants();
     let dirs = json!([{ "mount": "/work", "host_path": "/srv/a", "access": "read" }]);
     let first = grants
-        .put(&a.id, "fs", "read_file", &dirs, &json!([]), &json!(null))
+        .put(
+            &a.id,
+            "fs",
+            "read_file",
+            GrantDocs {
+                dirs: &dirs,
+                egress: &json!([]),
+                secrets: &json!([]),
+                limits: &json!(null),
+            },
+        )
         .await
         .expect("grant");
     let dirs2 = json!([{ "mount": "/work", "host_path": "/srv/a", "access": "write" }]);
@@ -114,9 +124,12 @@ async fn grants_are_replaced_whole_and_go_with_their_bundle() {
             &a.id,
             "fs",
             "read_file",
-            &dirs2,
-            &json!(["https://api.example.com"]),
-            &json!({ "memory_mb": 64 }),
+            GrantDocs {
+                dirs: &dirs2,
+                egress: &json!(["https://api.example.com"]),
+                secrets: &json!([]),
+                limits: &json!({ "memory_mb": 64 }),
+            },
         )
         .await
         .expect("regrant");
@@ -128,7 +141,17 @@ async fn grants_are_replaced_whole_and_go_with_their_bundle() {
     assert_eq!(grants.list(&a.id).await.expect("list").len(), 1);
 
     let err = grants
-        .put(&a.id, "git", "push", &json!([]), &json!([]), &json!(null))
+        .put(
+            &a.id,
+            "git",
+            "push",
+            GrantDocs {
+                dirs: &json!([]),
+                egress: &json!([]),
+                secrets: &json!([]),
+                limits: &json!(null),
+            },
+        )
         .await
         .expect_err("bundle not installed");
     assert_eq!(err.code(), "not_found");
@@ -137,9 +160,12 @@ async fn grants_are_replaced_whole_and_go_with_their_bundle() {
             &a.id,
             "fs",
             "read_file",
-            &json!({}),
-            &json!([]),
-            &json!(null),
+            GrantDocs {
+                dirs: &json!({}),
+                egress: &json!([]),
+                secrets: &json!([]),
+                limits: &json!(null),
+            },
         )
         .await
         .expect_err("dirs not an array");
@@ -149,12 +175,30 @@ async fn grants_are_replaced_whole_and_go_with_their_bundle() {
             &a.id,
             "fs",
             "read_file",
-            &json!([]),
-            &json!("x"),
-            &json!(null),
+            GrantDocs {
+                dirs: &json!([]),
+                egress: &json!("x"),
+                secrets: &json!([]),
+                limits: &json!(null),
+            },
         )
         .await
         .expect_err("egress not an array");
+    assert_eq!(err.code(), "invalid_input");
+    let err = grants
+        .put(
+            &a.id,
+            "fs",
+            "read_file",
+            GrantDocs {
+                dirs: &json!([]),
+                egress: &json!([]),
+                secrets: &json!({}),
+                limits: &json!(null),
+            },
+        )
+        .await
+        .expect_err("secrets not an array");
     assert_eq!(err.code(), "invalid_input");
 
     t.db.bundles().remove(&a.id, "fs").await.expect("uninstall");
