@@ -13,6 +13,7 @@ mod plugin_run;
 mod secrets;
 mod serve;
 mod server;
+mod tls;
 mod webhooks;
 mod write_guard;
 
