@@ -97,6 +97,12 @@ fn openapi_document_covers_every_route() {
         "POST /v1/projects/{project}/tool-calls",
         "GET /v1/events",
         "POST /webhooks/events",
+        "GET /v1/secrets",
+        "PUT /v1/secrets/{name}",
+        "DELETE /v1/secrets/{name}",
+        "GET /v1/projects/{project}/secrets",
+        "PUT /v1/projects/{project}/secrets/{name}",
+        "DELETE /v1/projects/{project}/secrets/{name}",
     ];
     expected.sort();
     assert_eq!(routes, expected);

@@ -191,7 +191,7 @@ fn bad_input_gets_a_4xx_with_a_code_and_writes_nothing() {
         ("project of 10,000 characters", Req::get(format!("/v1/projects/{long_name}/agents")), 404, "not_found"),
         ("project with a NUL byte", Req::get("/v1/projects/a%00/agents"), 404, "not_found"),
         ("project that is not UTF-8", Req::get("/v1/projects/%ff%fe/agents"), 400, "invalid_path"),
-        ("unknown route", Req::get("/v1/projects/a/secrets"), 404, "not_found"),
+        ("unknown route", Req::get("/v1/projects/a/widgets"), 404, "not_found"),
         ("unsupported method", Req::new("DELETE", "/v1/projects/a", None), 405, "method_not_allowed"),
         // Bad queries.
         ("tools without agent", Req::get("/v1/projects/a/tools"), 400, "invalid_query"),

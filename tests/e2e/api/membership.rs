@@ -49,6 +49,14 @@ fn project_routes() -> Vec<(&'static str, &'static str, &'static str, Option<Val
                 json!({ "agent": "reader", "tool": "fs.read_file", "input": { "path": "hello.txt" } }),
             ),
         ),
+        ("list secrets", "GET", "/secrets", None),
+        (
+            "put secret",
+            "PUT",
+            "/secrets/probe",
+            Some(json!({ "value": "a-probe-secret-value" })),
+        ),
+        ("delete secret", "DELETE", "/secrets/probe", None),
     ]
 }
 
@@ -80,7 +88,9 @@ fn assert_table_covers_every_project_route(fx: &Fixture) {
         .iter()
         .map(|(_, method, route, _)| {
             let route = route.split('?').next().unwrap();
-            let route = route.replace("/grants/fs/read_file", "/grants/{bundle}/{tool}");
+            let route = route
+                .replace("/grants/fs/read_file", "/grants/{bundle}/{tool}")
+                .replace("/secrets/probe", "/secrets/{name}");
             format!("{method} {route}")
         })
         .collect();
@@ -142,8 +152,11 @@ fn a_member_of_one_project_gets_404_on_every_route_of_another() {
     }
 
     // The same member on its own project: every route answers (so the 404s above are about
-    // membership, not a broken route); only admins change members, agents, bundles and grants.
-    let expected_on_a = [200, 200, 403, 200, 403, 200, 403, 200, 403, 200, 200];
+    // membership, not a broken route); only admins change members, agents, bundles and grants,
+    // and only admins see or change secrets.
+    let expected_on_a = [
+        200, 200, 403, 200, 403, 200, 403, 200, 403, 200, 200, 403, 403, 403,
+    ];
     for ((name, method, route, body), status) in routes.iter().zip(expected_on_a) {
         let response = on(&fx.member, "a", method, route, body);
         assert_eq!(response.status, status, "{name} on a: {}", response.body);
