@@ -157,12 +157,24 @@ impl Default for Egress {
 }
 
 impl Egress {
-    /// No network at all (an empty grant), nothing recorded anywhere else.
+    /// No network at all (an empty grant), nothing recorded anywhere else. Every call without
+    /// an egress grant gets one, so the empty policy and its resolver are built once and shared.
     pub fn none() -> Self {
-        Self::new(
-            EgressPolicy::new(stockade_egress::EgressGrant::default()),
-            Arc::new(stockade_egress::SystemResolver::new()),
-        )
+        static NONE: OnceLock<(Arc<EgressPolicy>, Arc<dyn Resolver>)> = OnceLock::new();
+        let (policy, resolver) = NONE.get_or_init(|| {
+            (
+                Arc::new(EgressPolicy::new(stockade_egress::EgressGrant::default())),
+                Arc::new(stockade_egress::SystemResolver::new()),
+            )
+        });
+        Self {
+            policy: Arc::clone(policy),
+            resolver: Arc::clone(resolver),
+            limits: EgressLimits::default(),
+            rate: None,
+            log: EgressLog::default(),
+            secrets: Vec::new(),
+        }
     }
 
     /// `policy` with default limits, no agent rate, no secrets and a fresh log.
@@ -249,10 +261,8 @@ pub struct EgressRecord {
 #[derive(Debug)]
 struct Slot {
     record: EgressRecord,
-    sent: Arc<AtomicU64>,
-    received: Arc<AtomicU64>,
-    /// Set when a body cap cut the exchange: the code and reason to report.
-    cut: Arc<Mutex<Option<(String, String)>>>,
+    /// Live byte counts and cap hits of the exchange, read when the records are taken.
+    counters: Counters,
 }
 
 /// The records of one call, filled by the hooks while the guest runs and read by the embedder
@@ -263,16 +273,24 @@ pub struct EgressLog {
 }
 
 impl EgressLog {
-    fn push(&self, record: EgressRecord) -> Counters {
-        let counters = Counters::default();
+    /// Records an attempt that moved no bytes (a refusal, a failed connect).
+    fn push(&self, record: EgressRecord) {
+        self.push_counted(record, Counters::default());
+    }
+
+    /// Records an exchange whose `counters` the bodies keep updating; returns its index for
+    /// [`EgressLog::set_outcome`].
+    fn push_counted(&self, record: EgressRecord, counters: Counters) -> usize {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.push(Slot {
-            record,
-            sent: Arc::clone(&counters.sent),
-            received: Arc::clone(&counters.received),
-            cut: Arc::clone(&counters.cut),
-        });
-        counters
+        slots.push(Slot { record, counters });
+        slots.len() - 1
+    }
+
+    fn set_outcome(&self, slot: usize, outcome: EgressOutcome) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get_mut(slot) {
+            slot.record.outcome = outcome;
+        }
     }
 
     /// The records so far, with the byte counts as of now.
@@ -282,10 +300,14 @@ impl EgressLog {
             .iter()
             .map(|slot| {
                 let mut record = slot.record.clone();
-                record.bytes_sent = slot.sent.load(Ordering::Relaxed);
-                record.bytes_received = slot.received.load(Ordering::Relaxed);
-                if let Some((code, reason)) =
-                    slot.cut.lock().unwrap_or_else(|e| e.into_inner()).clone()
+                record.bytes_sent = slot.counters.sent.load(Ordering::Relaxed);
+                record.bytes_received = slot.counters.received.load(Ordering::Relaxed);
+                if let Some((code, reason)) = slot
+                    .counters
+                    .cut
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
                 {
                     record.outcome = EgressOutcome::Denied { code, reason };
                 }
@@ -303,10 +325,12 @@ impl EgressLog {
     }
 }
 
+/// Shared between a recorded exchange and its request/response bodies.
 #[derive(Debug, Default, Clone)]
 struct Counters {
     sent: Arc<AtomicU64>,
     received: Arc<AtomicU64>,
+    /// Set when a body cap cut the exchange: the code and reason to report.
     cut: Arc<Mutex<Option<(String, String)>>>,
 }
 
@@ -608,12 +632,20 @@ async fn send(
         },
     });
 
-    let slot = push_slot(&egress.log, &dest, address, injected, &counters);
+    let pending = EgressOutcome::Failed {
+        error: "no response".into(),
+    };
+    let slot = egress.log.push_counted(
+        EgressRecord {
+            secrets_injected: injected,
+            ..record(&dest, Some(address), pending)
+        },
+        counters.clone(),
+    );
     let response = match sender.send_request(request).await {
         Ok(response) => response,
         Err(err) => {
-            set_outcome(
-                &egress.log,
+            egress.log.set_outcome(
                 slot,
                 EgressOutcome::Failed {
                     error: err.to_string(),
@@ -622,8 +654,7 @@ async fn send(
             return Err(HttpError::from(err));
         }
     };
-    set_outcome(
-        &egress.log,
+    egress.log.set_outcome(
         slot,
         EgressOutcome::Response {
             status: response.status().as_u16(),
@@ -654,39 +685,6 @@ async fn send(
             }
         });
     Ok((response, io))
-}
-
-fn push_slot(
-    log: &EgressLog,
-    dest: &Destination,
-    address: SocketAddr,
-    secrets_injected: Vec<String>,
-    counters: &Counters,
-) -> usize {
-    let mut slots = log.slots.lock().unwrap_or_else(|e| e.into_inner());
-    slots.push(Slot {
-        record: EgressRecord {
-            secrets_injected,
-            ..record(
-                dest,
-                Some(address),
-                EgressOutcome::Failed {
-                    error: "no response".into(),
-                },
-            )
-        },
-        sent: Arc::clone(&counters.sent),
-        received: Arc::clone(&counters.received),
-        cut: Arc::clone(&counters.cut),
-    });
-    slots.len() - 1
-}
-
-fn set_outcome(log: &EgressLog, slot: usize, outcome: EgressOutcome) {
-    let mut slots = log.slots.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(slot) = slots.get_mut(slot) {
-        slot.record.outcome = outcome;
-    }
 }
 
 /// Connects to the first checked address that answers.
