@@ -14,6 +14,7 @@ mod secrets;
 mod serve;
 mod server;
 mod tls;
+mod upstream;
 mod webhooks;
 mod write_guard;
 

@@ -3,69 +3,17 @@
 //! plugin, an agent or an operator could read it: not in the database or WAL, the server log,
 //! the event log, or any API response (searched byte for byte).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use stockade_test_artifacts::HTTP_BUNDLE_DIR;
 
 use crate::api::{Client, code};
 use crate::server::TestServer;
+use crate::upstream::Upstream;
 
 const VALUE: &str = "s3cr3t-VALUE-7f2b9c41d0e8";
-
-/// A loopback server that records each request's `authorization` header. `/echo` answers with
-/// it in the body (a hostile upstream); anything else answers `ok` without it.
-struct Upstream {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Upstream {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                let mut auth = String::new();
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("authorization")
-                    {
-                        auth = value.trim().to_owned();
-                    }
-                    line.clear();
-                }
-                record.lock().unwrap().push(auth.clone());
-                let body = if request_line.contains("/echo") {
-                    format!("you sent: {auth}")
-                } else {
-                    "ok".to_owned()
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Self { addr, seen }
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
 
 fn key_file(dir: &Path, name: &str, hex_byte: &str) -> String {
     let path = dir.join(name);

@@ -2,52 +2,11 @@
 //! explicit grant for its address and port, every other destination is refused with
 //! `egress_denied` before anything is sent, and each request and refusal is an event.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use serde_json::json;
 use stockade_test_artifacts::HTTP_BUNDLE_DIR;
 
 use super::{Fixture, code};
-
-/// A loopback HTTP server answering every request with a fixed page; counts requests.
-struct Upstream {
-    addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
-}
-
-impl Upstream {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&hits);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                let body = "<html><title>Upstream</title><p>granted content</p></html>";
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Self { addr, hits }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
+use crate::upstream::Upstream;
 
 #[test]
 fn plugins_reach_only_granted_destinations_and_every_attempt_is_an_event() {
