@@ -11,7 +11,9 @@
 //!   [`ToolError::InvalidInput`] naming the field, before your function runs;
 //! - [`export_plugin!`] exports the set as the component's `tools` interface;
 //! - [`ToolError`] says why a call failed ([`ToolError::from_io`] and [`IoResultExt`] map
-//!   `std::io` errors), and [`log`] writes to the host's log.
+//!   `std::io` errors), and [`log`] writes to the host's log;
+//! - [`secrets::get`] reads a secret the operator granted for reading (prefer host-side
+//!   injection into outbound requests, which keeps the value out of the plugin).
 //!
 //! ```
 //! use schemars::JsonSchema;
@@ -83,6 +85,7 @@ extern crate self as stockade_plugin_sdk;
 mod error;
 mod input;
 pub mod log;
+pub mod secrets;
 mod tools;
 
 pub use error::{IoResultExt, ToolError};

@@ -1,13 +1,14 @@
 //! Secrets end to end: sealed without the right master key (503 `sealed`, everything else
 //! works, nothing written), injection into a granted request only, and the value nowhere a
 //! plugin, an agent or an operator could read it: not in the database or WAL, the server log,
-//! the event log, or any API response (searched byte for byte).
+//! the event log, or any API response (searched byte for byte). A tool granted a read gets
+//! the value, and whatever it then tries (logging it, returning it) is scrubbed on the way out.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use stockade_test_artifacts::HTTP_BUNDLE_DIR;
+use stockade_test_artifacts::{HOSTILE_BUNDLE_DIR, HTTP_BUNDLE_DIR};
 
 use crate::api::{Client, code};
 use crate::server::TestServer;
@@ -235,6 +236,111 @@ fn secrets_reach_granted_requests_only_and_never_leave_the_server() {
     let (_, _data) = server.stop_keeping_data();
     let hits = files_contain(&data_dir, VALUE.as_bytes());
     assert!(hits.is_empty(), "the value is in {hits:?}");
+}
+
+#[test]
+fn a_granted_read_reaches_the_plugin_and_every_way_out_is_scrubbed() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "key", "6b");
+    let server = start(tempfile::tempdir().unwrap(), Some(&key));
+    let admin = Client::new(server.addr, &server.admin_token());
+    let root = tempfile::tempdir().unwrap();
+    admin.expect(
+        201,
+        "POST",
+        "/v1/projects",
+        Some(&json!({ "name": "p", "root": root.path() })),
+    );
+    admin.expect(
+        201,
+        "POST",
+        "/v1/projects/p/bundles",
+        Some(&json!({ "dir": HOSTILE_BUNDLE_DIR, "dev": true })),
+    );
+    admin.expect(
+        201,
+        "POST",
+        "/v1/projects/p/agents",
+        Some(&json!({ "name": "bot", "tools": { "allow": ["hostile.read_secret"] } })),
+    );
+    for name in ["api_token", "signing_key"] {
+        let set = admin.send(
+            "PUT",
+            &format!("/v1/projects/p/secrets/{name}"),
+            Some(&json!({ "value": format!("{VALUE}-{name}") })),
+        );
+        assert_eq!(set.status, 201, "{}", set.body);
+    }
+    let grant = |body: Value| {
+        admin.send(
+            "PUT",
+            "/v1/projects/p/grants/hostile/read_secret",
+            Some(&body),
+        )
+    };
+    // Refused grants: a name the tool does not request; an entry that grants nothing.
+    let refused: &[(&str, Value, &str)] = &[
+        (
+            "not requested by the manifest",
+            json!({ "secrets": [{ "name": "root_password", "read": true }] }),
+            "grant_exceeds_request",
+        ),
+        (
+            "neither read nor destinations",
+            json!({ "secrets": [{ "name": "api_token" }] }),
+            "invalid_secret_grant",
+        ),
+        (
+            "the same name twice",
+            json!({ "secrets": [{ "name": "api_token", "read": true }, { "name": "api_token", "read": true }] }),
+            "invalid_secret_grant",
+        ),
+    ];
+    for (name, body, expected) in refused {
+        let response = grant(body.clone());
+        assert_eq!(code(&response), *expected, "{name}: {}", response.body);
+    }
+    let ok = grant(json!({ "secrets": [{ "name": "api_token", "read": true }] }));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+
+    let read = |name: &str| admin.call("p", "bot", "hostile.read_secret", json!({ "name": name }));
+    // The plugin gets the value, logs it and returns it: the answer carries only the marker.
+    let got = read("api_token");
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(!got.body.contains(VALUE), "{}", got.body);
+    assert!(
+        got.body.contains("[REDACTED:secret:api_token]"),
+        "{}",
+        got.body
+    );
+    // Requested but not granted: refused, and the value of the other secret is not in the error.
+    let other = read("signing_key");
+    assert_eq!(other.status, 403, "{}", other.body);
+    assert!(!other.body.contains(VALUE), "{}", other.body);
+
+    let reads = admin.events("&kind=secret_read");
+    assert_eq!(reads.len(), 1, "{reads:#?}");
+    assert_eq!(reads[0]["payload"]["secret"], "api_token");
+    let redactions = admin.events("&kind=redaction");
+    let places: Vec<&str> = redactions
+        .iter()
+        .map(|e| e["payload"]["in"].as_str().unwrap())
+        .collect();
+    assert_eq!(places, ["log", "output"], "{redactions:#?}");
+    assert_eq!(
+        redactions[0]["payload"]["findings"][0]["secret"],
+        "api_token"
+    );
+    assert!(redactions[0]["payload"]["findings"][0]["count"].as_u64() >= Some(2));
+
+    let log = server.log();
+    assert!(!log.contains(VALUE), "the value is in the server log");
+    assert!(
+        log.contains("[REDACTED:secret:api_token]"),
+        "the plugin's log record is missing: {log}"
+    );
+    let events = serde_json::to_string(&admin.events("")).unwrap();
+    assert!(!events.contains(VALUE), "the value is in the event log");
 }
 
 #[test]

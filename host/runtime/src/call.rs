@@ -16,6 +16,7 @@ use crate::egress::{Egress, EgressHooks};
 use crate::error::CallError;
 use crate::grants::ToolGrants;
 use crate::limits::{CallLimiter, Limits};
+use crate::readable::{LogFilter, ReadableSecrets};
 
 /// A request to run one tool once.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +51,8 @@ pub(crate) struct CallState {
     pub(crate) component: Arc<str>,
     pub(crate) tool: Arc<str>,
     pub(crate) log_records: u32,
+    pub(crate) secrets: ReadableSecrets,
+    pub(crate) log_filter: LogFilter,
 }
 
 impl WasiView for CallState {
@@ -109,6 +112,8 @@ fn new_store(
         component,
         tool,
         log_records: 0,
+        secrets: grants.secrets.clone(),
+        log_filter: grants.log.clone(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
@@ -217,6 +222,8 @@ pub(crate) async fn bare_call(
         component: Arc::from("baseline"),
         tool: Arc::from(tool),
         log_records: 0,
+        secrets: ReadableSecrets::none(),
+        log_filter: LogFilter::default(),
     };
     let mut store = Store::new(engine, state);
     // Far beyond any run (current epoch + u64::MAX would wrap into the past).

@@ -6,6 +6,7 @@ use stockade_egress::EgressGrant;
 use stockade_registry_types::{Access, MountPath, ToolSpec};
 
 use crate::egress::Egress;
+use crate::readable::{LogFilter, ReadableSecrets};
 
 /// Host directories that are never granted, nor anything under them.
 const SYSTEM_PATHS: &[&str] = &[
@@ -57,6 +58,14 @@ pub enum GrantError {
         /// Access the grant gives.
         granted: Access,
     },
+    /// The grant lets the tool read a secret its manifest does not request.
+    #[error("tool `{tool}` does not request to read secret `{secret}`")]
+    SecretNotRequested {
+        /// The tool.
+        tool: String,
+        /// The secret name in the grant.
+        secret: String,
+    },
     /// Two grants use the same mount.
     #[error("mount {0} is granted twice")]
     DuplicateMount(String),
@@ -77,7 +86,8 @@ impl GrantError {
             Self::BadDirectory { .. } => "grant_invalid",
             Self::NotRequested { .. }
             | Self::ExceedsRequest { .. }
-            | Self::EgressExceedsRequest { .. } => "grant_exceeds_request",
+            | Self::EgressExceedsRequest { .. }
+            | Self::SecretNotRequested { .. } => "grant_exceeds_request",
             Self::DuplicateMount(_) => "grant_invalid",
         }
     }
@@ -146,6 +156,10 @@ pub struct ToolGrants {
     pub dirs: Vec<DirGrant>,
     /// Outbound network: the policy, caps and the call's record of attempts.
     pub egress: Egress,
+    /// Secrets the plugin may read itself through `stockade:plugin/secrets`.
+    pub secrets: ReadableSecrets,
+    /// What the plugin's log records pass through before they reach the host's log.
+    pub log: LogFilter,
 }
 
 impl ToolGrants {
@@ -166,9 +180,22 @@ impl ToolGrants {
         self
     }
 
+    /// Sets the secrets the plugin may read.
+    pub fn with_secrets(mut self, secrets: ReadableSecrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// Sets the scrubber for the plugin's log records.
+    pub fn with_log_filter(mut self, log: LogFilter) -> Self {
+        self.log = log;
+        self
+    }
+
     /// Checks that every grant is requested by `spec` with at least the granted access, that
-    /// no mount is granted twice, and that the egress grant is within `requested_egress` (the
-    /// tool's parsed `egress` request). Giving less than requested is allowed.
+    /// no mount is granted twice, that every readable secret is requested, and that the egress
+    /// grant is within `requested_egress` (the tool's parsed `egress` request). Giving less
+    /// than requested is allowed.
     pub fn check_within(
         &self,
         tool: &str,
@@ -183,6 +210,16 @@ impl ToolGrants {
                 tool: tool.to_owned(),
                 reason: err.to_string(),
             })?;
+        if let Some(secret) = self
+            .secrets
+            .names()
+            .find(|name| !spec.secrets.iter().any(|s| s.as_str() == *name))
+        {
+            return Err(GrantError::SecretNotRequested {
+                tool: tool.to_owned(),
+                secret: secret.to_owned(),
+            });
+        }
         for (i, grant) in self.dirs.iter().enumerate() {
             if self.dirs[..i].iter().any(|g| g.mount == grant.mount) {
                 return Err(GrantError::DuplicateMount(grant.mount.to_string()));
@@ -228,6 +265,7 @@ mod tests {
                 })
                 .collect(),
             egress: Vec::new(),
+            secrets: vec!["token".parse().unwrap()],
             limits: LimitOverrides::default(),
         }
     }
@@ -263,6 +301,18 @@ mod tests {
             (
                 "mount not requested",
                 grant("/other", Access::Read),
+                &read_only,
+                Some("grant_exceeds_request"),
+            ),
+            (
+                "requested secret",
+                ToolGrants::none().with_secrets(ReadableSecrets::none().with("token", "v".into())),
+                &read_only,
+                None,
+            ),
+            (
+                "secret not requested",
+                ToolGrants::none().with_secrets(ReadableSecrets::none().with("other", "v".into())),
                 &read_only,
                 Some("grant_exceeds_request"),
             ),

@@ -1,8 +1,8 @@
 //! The Stockade plugin runtime: runs one tool call in a fresh, sandboxed WebAssembly instance.
 //!
 //! - [`Runtime`] owns the one wasmtime `Engine` (pooling allocator, epoch interruption), the
-//!   [`Linker`](wasmtime::component::Linker) with WASI P2 and the `stockade:plugin/log` host
-//!   interface, the on-disk cache of compiled components and the epoch ticker.
+//!   [`Linker`](wasmtime::component::Linker) with WASI P2 and the `stockade:plugin/log` and
+//!   `stockade:plugin/secrets` host interfaces, the on-disk cache of compiled components and the epoch ticker.
 //! - [`Runtime::load`] turns component bytes into a [`LoadedComponent`]: compiled (or loaded from
 //!   the cache after verifying it), pre-instantiated, and described (its tools and schemas).
 //! - [`Runtime::call`] runs one [`ToolCall`] in a fresh `Store` that carries exactly the
@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod grants;
 mod limits;
+mod readable;
 
 pub use bindings::ToolDescriptor;
 pub use bundle::{Bundle, BundleError, BundleTool, locate_component};
@@ -40,3 +41,4 @@ pub use engine::{LoadedComponent, Runtime, RuntimeConfig, RuntimeError};
 pub use error::CallError;
 pub use grants::{DirGrant, GrantError, ToolGrants};
 pub use limits::Limits;
+pub use readable::{LogFilter, LogScrubber, ReadableSecrets};

@@ -43,8 +43,11 @@ pub mod kinds {
     pub const ADMIN: &str = "admin";
     /// An outbound connection allowed or denied by egress policy.
     pub const EGRESS: &str = "egress";
-    /// A stored secret or secret-shaped string scrubbed from a tool's output or error.
+    /// A stored secret or secret-shaped string scrubbed from a tool's output, error or log.
     pub const REDACTION: &str = "redaction";
+    /// A plugin read a granted secret through `stockade:plugin/secrets` (the name, never the
+    /// value).
+    pub const SECRET_READ: &str = "secret_read";
 }
 
 /// Longest accepted `kind`.

@@ -17,4 +17,6 @@ pub use manifest::{
     Access, BundleInfo, BundleManifest, ComponentSpec, DirRequest, LimitOverrides, ManifestError,
     ToolSpec,
 };
-pub use names::{BundleName, ComponentId, MountPath, NameError, RelativeFile, ToolName};
+pub use names::{
+    BundleName, ComponentId, MountPath, NameError, RelativeFile, SecretName, ToolName,
+};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{BundleName, ComponentId, MountPath, RelativeFile, ToolName};
+use crate::names::{BundleName, ComponentId, MountPath, RelativeFile, SecretName, ToolName};
 
 /// File name of the manifest inside a bundle or plugin source folder.
 pub const MANIFEST_FILE: &str = "bundle.toml";
@@ -90,6 +90,11 @@ pub struct ToolSpec {
     /// when it opens the bundle; a grant may give less, never more. Empty: no network at all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress: Vec<String>,
+    /// Stored secrets the tool asks to read itself through `stockade:plugin/secrets` (a grant
+    /// may give fewer). Secrets the host injects into outbound requests are not listed here:
+    /// the plugin never sees those.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretName>,
     /// Limits this tool needs instead of the host defaults.
     #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
     pub limits: LimitOverrides,
@@ -219,6 +224,16 @@ limits = { deadline_ms = 500 }
                 "wasm path escaping the bundle",
                 "[bundle]\nname = \"fs\"\nversion = \"0.1.0\"\n[components.c]\nwasm = \"../x.wasm\"\n[tools]\n",
                 &["line 5", ".."],
+            ),
+            (
+                "secret name with a space",
+                "[bundle]\nname = \"fs\"\nversion = \"0.1.0\"\n[components]\n[tools.a]\ncomponent = \"c\"\nsecrets = [\"api key\"]\n",
+                &["line 7", "api key"],
+            ),
+            (
+                "empty secret name",
+                "[bundle]\nname = \"fs\"\nversion = \"0.1.0\"\n[components]\n[tools.a]\ncomponent = \"c\"\nsecrets = [\"\"]\n",
+                &["line 7", "secret name"],
             ),
             (
                 "missing version",

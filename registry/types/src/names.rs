@@ -144,3 +144,22 @@ validated_string!(
         plain_segments(v)
     }
 );
+
+validated_string!(
+    /// The name of a stored secret a tool asks to read, such as `github_token`: 1 to 128 ASCII
+    /// letters, digits, `_`, `.` and `-` (the secret store's own rule).
+    SecretName,
+    "secret name",
+    |v| if v.is_empty() {
+        Err("must not be empty")
+    } else if v.len() > 128 {
+        Err("must be at most 128 characters")
+    } else if !v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        Err("may contain only ASCII letters, digits, '_', '.' and '-'")
+    } else {
+        Ok(())
+    }
+);

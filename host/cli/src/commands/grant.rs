@@ -55,6 +55,11 @@ pub enum GrantCommand {
         /// Example: --secret github_token=https://api.github.com
         #[arg(long = "secret", value_name = "NAME=DEST[,DEST]", value_parser = parse_secret)]
         secrets: Vec<SecretGrant>,
+        /// Let the plugin read a stored secret itself (`stockade:plugin/secrets`). Only names
+        /// the tool requests in its manifest; prefer --secret, which keeps the value out of the
+        /// plugin. Every read is an event. Repeat for several.
+        #[arg(long = "read-secret", value_name = "NAME")]
+        read_secrets: Vec<String>,
         /// Memory cap in MiB [default: the manifest's value, else 64].
         #[arg(long, value_name = "MIB")]
         memory_mib: Option<u32>,
@@ -84,11 +89,14 @@ pub struct DirGrant {
     access: Access,
 }
 
-/// A secret the tool's requests may carry, and where to.
+/// A secret the tool's requests may carry, and where to; or one the plugin may read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretGrant {
     name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     destinations: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    read: bool,
 }
 
 /// Parses `NAME=DEST[,DEST]`.
@@ -108,6 +116,7 @@ fn parse_secret(spec: &str) -> Result<SecretGrant, String> {
     Ok(SecretGrant {
         name: name.to_owned(),
         destinations,
+        read: false,
     })
 }
 
@@ -164,11 +173,22 @@ pub fn run(args: GrantArgs) -> Result<(), CliError> {
             tool,
             dirs,
             egress,
-            secrets,
+            mut secrets,
+            read_secrets,
             memory_mib,
             deadline_ms,
             output_kib,
         } => {
+            for name in read_secrets {
+                match secrets.iter_mut().find(|s| s.name == name) {
+                    Some(secret) => secret.read = true,
+                    None => secrets.push(SecretGrant {
+                        name,
+                        destinations: Vec::new(),
+                        read: true,
+                    }),
+                }
+            }
             let spec = GrantSpec {
                 dirs,
                 egress,
@@ -216,11 +236,16 @@ fn print_spec(spec: &GrantSpec) {
         println!("  egress {rule}");
     }
     for secret in &spec.secrets {
-        println!(
-            "  secret {} -> {}",
-            secret.name,
-            secret.destinations.join(", ")
-        );
+        if !secret.destinations.is_empty() {
+            println!(
+                "  secret {} -> {}",
+                secret.name,
+                secret.destinations.join(", ")
+            );
+        }
+        if secret.read {
+            println!("  secret {} readable by the plugin", secret.name);
+        }
     }
     let limits = &spec.limits;
     let limit = |value: Option<String>| value.unwrap_or_else(|| "default".into());

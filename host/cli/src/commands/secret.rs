@@ -34,10 +34,11 @@ pub enum SecretCommand {
     /// Store (or replace) a secret. The value is read from --value-file, or from stdin, never
     /// from the command line (shell history, ps).
     ///
-    /// Tools never read secrets: a grant names a secret and the destinations it may be sent
-    /// to, and the host puts it into the plugin's outbound request headers where the plugin
-    /// wrote `{{secret:NAME}}`. Values are encrypted under the master key and scrubbed from
-    /// every tool output.
+    /// Tools normally never read secrets: a grant names a secret and the destinations it may
+    /// be sent to, and the host puts it into the plugin's outbound request headers where the
+    /// plugin wrote `{{secret:NAME}}` (`grant set --secret`). A tool that must use a value
+    /// itself can be granted a read (`grant set --read-secret`). Values are encrypted under the
+    /// master key and scrubbed from every tool output, error and log record.
     ///
     /// Example: stockade secret set -p demo github_token < token.txt
     Set {

@@ -10,3 +10,4 @@ mod fs_plugin;
 mod host;
 mod limits;
 mod sandbox;
+mod secrets;

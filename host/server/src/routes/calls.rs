@@ -1,7 +1,7 @@
 //! The tool-call path (ARCHITECTURE.md): agent allowlist → bundle → grants → runtime → event →
 //! response. The event is durable before the response is sent.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Json;
@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use stockade_policy::{AgentProfile, Allowlist, ToolKind};
-use stockade_runtime::CallError;
+use stockade_policy::{AgentProfile, Allowlist, Finding, Redactor, ToolKind};
+use stockade_runtime::{CallError, LogFilter, LogScrubber, ReadableSecrets};
 use stockade_storage::events::{NewEvent, kinds};
 
 use crate::app::AppState;
@@ -178,12 +178,23 @@ pub async fn call(
     })?;
     let bundle = bundles::load(&state, &project.id, installed).await?;
     let mut egress = grants::egress(&state, &grant, &project.name, &request.agent)?;
+    let mut readable = ReadableSecrets::none();
     if !grant.secrets.is_empty() {
-        for injection in grants::secret_injections(&state, &grant, &project.id).await? {
+        let (injections, read) = grants::call_secrets(&state, &grant, &project.id).await?;
+        for injection in injections {
             egress = egress.with_secret(injection);
         }
+        readable = read;
     }
-    let tool_grants = grants::resolve(project, &grant)?.with_egress(egress);
+    // Nothing leaves the server carrying a stored secret or a secret-shaped string: log
+    // records, outputs and error messages are scrubbed, and each scrub is an event (naming
+    // secrets, never values).
+    let redactor = state.redactor();
+    let log_redaction = Arc::new(LogRedaction::new(Arc::clone(&redactor)));
+    let tool_grants = grants::resolve(project, &grant)?
+        .with_egress(egress)
+        .with_secrets(readable)
+        .with_log_filter(LogFilter::new(log_redaction.clone()));
     let input = request.input.to_string();
     let result = bundle
         .call(
@@ -207,17 +218,28 @@ pub async fn call(
     for appended in futures_util::future::join_all(egress_events).await {
         appended?;
     }
-    // Nothing leaves the server carrying a stored secret or a secret-shaped string: outputs and
-    // error messages are scrubbed, and each scrub is an event (naming secrets, never values).
-    let redactor = state.redactor();
-    let redaction = |findings: &[stockade_policy::Finding]| {
+    for secret in tool_grants.secrets.reads() {
+        state
+            .record(NewEvent::new(
+                kinds::SECRET_READ,
+                actor.clone(),
+                Some(project.name.clone()),
+                json!({ "tool": request.tool, "secret": secret }),
+            ))
+            .await?;
+    }
+    let redaction = |place: &str, findings: &[Finding]| {
         NewEvent::new(
             kinds::REDACTION,
             actor.clone(),
             Some(project.name.clone()),
-            json!({ "tool": request.tool, "findings": findings }),
+            json!({ "tool": request.tool, "in": place, "findings": findings }),
         )
     };
+    let log_findings = log_redaction.take();
+    if !log_findings.is_empty() {
+        state.record(redaction("log", &log_findings)).await?;
+    }
     match result {
         Ok(output) => {
             let output_bytes = output.output.len();
@@ -225,7 +247,9 @@ pub async fn call(
                 serde_json::from_str(&output.output).unwrap_or(Value::String(output.output));
             let scrubbed = redactor.redact_json(&value);
             if !scrubbed.is_clean() {
-                state.record(redaction(&scrubbed.findings)).await?;
+                state
+                    .record(redaction("output", &scrubbed.findings))
+                    .await?;
             }
             let value = scrubbed.value;
             let seq = state
@@ -242,7 +266,7 @@ pub async fn call(
         Err(err) => {
             let scrubbed = redactor.redact(&err.to_string());
             if !scrubbed.is_clean() {
-                state.record(redaction(&scrubbed.findings)).await?;
+                state.record(redaction("error", &scrubbed.findings)).await?;
             }
             state
                 .record(event(json!({ "verdict": "allowed", "ok": false, "code": err.code(), "message": scrubbed.text })))
@@ -266,4 +290,50 @@ fn call_error(err: &CallError, message: String) -> ApiError {
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     ApiError::new(status, err.code(), message)
+}
+
+/// A call's plugin log records through the server's redactor, keeping what it removed for the
+/// call's redaction event.
+struct LogRedaction {
+    redactor: Arc<Redactor>,
+    findings: Mutex<Vec<Finding>>,
+}
+
+impl LogRedaction {
+    fn new(redactor: Arc<Redactor>) -> Self {
+        Self {
+            redactor,
+            findings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Everything removed so far, one finding per kind and secret with the counts summed.
+    fn take(&self) -> Vec<Finding> {
+        let found = std::mem::take(&mut *self.findings.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut merged: Vec<Finding> = Vec::with_capacity(found.len());
+        for finding in found {
+            match merged
+                .iter_mut()
+                .find(|m| m.kind == finding.kind && m.secret == finding.secret)
+            {
+                Some(m) => m.count += finding.count,
+                None => merged.push(finding),
+            }
+        }
+        merged
+    }
+}
+
+impl LogScrubber for LogRedaction {
+    fn scrub(&self, text: &str) -> Option<String> {
+        let redacted = self.redactor.redact(text);
+        if redacted.is_clean() {
+            return None;
+        }
+        self.findings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(redacted.findings);
+        Some(redacted.text)
+    }
 }

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use stockade_egress::{EgressGrant, EgressPolicy};
 use stockade_registry_types::{Access, LimitOverrides, MountPath};
-use stockade_runtime::{DirGrant, Egress, EgressLimits, SecretInjection, ToolGrants};
+use stockade_runtime::{
+    DirGrant, Egress, EgressLimits, ReadableSecrets, SecretInjection, ToolGrants,
+};
 use stockade_storage::Project;
 
 use crate::app::AppState;
@@ -36,14 +38,21 @@ pub struct DirGrantSpec {
     pub access: Access,
 }
 
-/// One secret a tool's requests may carry.
+/// One secret a tool may use: injected by the host into requests to `destinations`, and/or
+/// read by the plugin itself when `read` is true.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretGrantSpec {
     /// The secret's name: the project's secret of that name, else the global one.
     pub name: String,
-    /// Egress rules for the requests that may carry it, e.g. `https://api.github.com`.
+    /// Egress rules for the requests that may carry it, e.g. `https://api.github.com`. The
+    /// plugin writes `{{secret:NAME}}` in a header; the host substitutes the value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<String>,
+    /// The plugin may read the value through `stockade:plugin/secrets` (the tool must request
+    /// the name in its manifest). Prefer `destinations`, which keep the value out of the plugin.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read: bool,
 }
 
 fn dot() -> String {
@@ -62,8 +71,9 @@ pub struct GrantSpec {
     #[serde(default)]
     pub egress: Vec<String>,
     /// Secrets the host may put into this tool's outbound requests: where the plugin writes
-    /// `{{secret:NAME}}` in a header, for the listed destinations only (each within `egress`).
-    /// The plugin never sees the value.
+    /// `{{secret:NAME}}` in a header, for the listed destinations only (each within `egress`);
+    /// the plugin never sees the value. An entry with `"read": true` also lets the plugin read
+    /// it (only names the tool's manifest requests).
     #[serde(default)]
     pub secrets: Vec<SecretGrantSpec>,
     /// Limit overrides for this tool in this project.
@@ -98,11 +108,17 @@ fn check_secret_grants(spec: &GrantSpec, egress: &EgressGrant) -> Result<(), Api
         stockade_secrets::validate_name(&secret.name).map_err(|err| {
             ApiError::bad_request("invalid_secret_grant", format!("secrets[{i}]: {err}"))
         })?;
-        if secret.destinations.is_empty() {
+        if spec.secrets[..i].iter().any(|s| s.name == secret.name) {
+            return Err(ApiError::bad_request(
+                "invalid_secret_grant",
+                format!("secrets[{i}] ({}): granted twice", secret.name),
+            ));
+        }
+        if secret.destinations.is_empty() && !secret.read {
             return Err(ApiError::bad_request(
                 "invalid_secret_grant",
                 format!(
-                    "secrets[{i}] ({}): list at least one destination",
+                    "secrets[{i}] ({}): list at least one destination, or set \"read\": true",
                     secret.name
                 ),
             ));
@@ -126,15 +142,17 @@ fn check_secret_grants(spec: &GrantSpec, egress: &EgressGrant) -> Result<(), Api
     Ok(())
 }
 
-/// The secrets a call may inject, read now (project scope first, then global).
-pub(crate) async fn secret_injections(
+/// The secrets of one call, with their values read now (project scope first, then global):
+/// what the host injects into outbound requests, and what the plugin may read itself.
+pub(crate) async fn call_secrets(
     state: &AppState,
     spec: &GrantSpec,
     project_id: &str,
-) -> Result<Vec<SecretInjection>, ApiError> {
+) -> Result<(Vec<SecretInjection>, ReadableSecrets), ApiError> {
     use crate::routes::secrets::secret_error;
     use stockade_secrets::Scope;
     let mut injections = Vec::with_capacity(spec.secrets.len());
+    let mut readable = ReadableSecrets::none();
     for secret in &spec.secrets {
         let project_scope = Scope::project(project_id).map_err(secret_error)?;
         let value = match state.secrets.get(&project_scope, &secret.name).await {
@@ -149,20 +167,36 @@ pub(crate) async fn secret_injections(
             ApiError::bad_request(
                 "invalid_secret_grant",
                 format!(
-                    "secret {} is not UTF-8 text and cannot go into a header",
+                    "secret {} is not UTF-8 text and cannot go into a header or a plugin",
                     secret.name
                 ),
             )
         })?;
-        let destinations = EgressGrant::parse(&secret.destinations)
-            .map_err(|err| ApiError::bad_request("invalid_secret_grant", err.to_string()))?;
-        injections.push(SecretInjection::new(
-            secret.name.clone(),
-            text.to_owned(),
-            destinations,
-        ));
+        if secret.read {
+            readable = readable.with(secret.name.clone(), text.to_owned());
+        }
+        if !secret.destinations.is_empty() {
+            let destinations = EgressGrant::parse(&secret.destinations)
+                .map_err(|err| ApiError::bad_request("invalid_secret_grant", err.to_string()))?;
+            injections.push(SecretInjection::new(
+                secret.name.clone(),
+                text.to_owned(),
+                destinations,
+            ));
+        }
     }
-    Ok(injections)
+    Ok((injections, readable))
+}
+
+/// The names a grant lets the plugin read, with no values: enough to check the grant against
+/// the tool's manifest request.
+fn readable_names(spec: &GrantSpec) -> ReadableSecrets {
+    spec.secrets
+        .iter()
+        .filter(|secret| secret.read)
+        .fold(ReadableSecrets::none(), |readable, secret| {
+            readable.with(secret.name.clone(), String::new())
+        })
 }
 
 /// What one call of a tool may reach: the grant's policy, the server's caps, the agent's rate.
@@ -240,8 +274,9 @@ pub async fn put(
         .ok_or_else(|| ApiError::not_found(format!("bundle `{bundle}` has no tool `{tool}`")))?;
     let policy = egress_policy(&state, &spec)?;
     check_secret_grants(&spec, policy.grant())?;
-    let grants =
-        resolve(&project, &spec)?.with_egress(Egress::new(policy, Arc::clone(&state.resolver)));
+    let grants = resolve(&project, &spec)?
+        .with_egress(Egress::new(policy, Arc::clone(&state.resolver)))
+        .with_secrets(readable_names(&spec));
     grants
         .check_within(&tool, &entry.spec, &entry.egress)
         .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;

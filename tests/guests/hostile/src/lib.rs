@@ -6,7 +6,8 @@
 //! the project test the host's confinement, not this crate's manners. Other tools exhaust
 //! resources (`spin`, `alloc`, `recurse`, `big_output`), probe for ambient authority (`env`,
 //! `connect`) or for state leaking between calls (`stash`, then `peek`), and the tools in
-//! [`egress`] try to get data out past the egress policy (`http_get`, `resolve`, `udp_send`).
+//! [`egress`] try to get data out past the egress policy (`http_get`, `resolve`, `udp_send`), and
+//! `read_secret` reads a secret and then tries to leak it through the log and its output.
 //!
 //! Expected failures come back as [`ToolError`]s mapped with [`ToolError::from_io`], so a
 //! sandbox refusal is usually `denied` or `not-found`; limit hits are the host's business.
@@ -19,7 +20,7 @@ use std::sync::Mutex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use stockade_plugin_sdk::{IoResultExt, ToolError, Tools, log};
+use stockade_plugin_sdk::{IoResultExt, ToolError, Tools, log, secrets};
 
 pub mod egress;
 
@@ -83,6 +84,13 @@ pub struct ConnectInput {
 pub struct LogInput {
     /// Message to send to the host's log.
     pub message: String,
+}
+
+/// Input of `read_secret`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SecretInput {
+    /// Name of the secret to read through `stockade:plugin/secrets`.
+    pub name: String,
 }
 
 /// Output of `env`.
@@ -226,6 +234,18 @@ fn log_message(input: LogInput) -> Result<Value, ToolError> {
     Ok(json!({}))
 }
 
+/// Reads a secret and tries to get it out every way a tool can: the host's log (message and
+/// field) and the output.
+fn read_secret(input: SecretInput) -> Result<Value, ToolError> {
+    let value = secrets::get(&input.name).map_err(|err| ToolError::denied(err.to_string()))?;
+    log::log(
+        log::Level::Warn,
+        &format!("read {}: {value}", input.name),
+        &[("value", &value)],
+    );
+    Ok(json!({ "value": value }))
+}
+
 fn noop(_: Nothing) -> Result<Value, ToolError> {
     Ok(json!({}))
 }
@@ -278,6 +298,11 @@ pub fn tools() -> Tools {
             egress::udp_send,
         )
         .tool("log", "Sends `message` to the host's log.", log_message)
+        .tool(
+            "read_secret",
+            "Reads secret `name`, logs it and returns it.",
+            read_secret,
+        )
         .tool("noop", "Does nothing.", noop)
 }
 
