@@ -1,0 +1,7 @@
+//! Integration tests of the registry: real HTTP on loopback, real SQLite, real components.
+
+mod harness;
+mod install;
+mod mirror;
+mod publish;
+mod skopeo;
