@@ -278,3 +278,48 @@ pub const ERROR_CODES: &[&str] = &[
     "registry_unreachable",
     "io_error",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes are what hosts and scripts match on: each is distinct, and every variant's code
+    /// is listed.
+    #[test]
+    fn codes_are_distinct_and_listed() {
+        let mut sorted = ERROR_CODES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ERROR_CODES.len(), "duplicate code");
+        let digest = Digest::of(b"x");
+        let samples = [
+            Error::BlobDigestMismatch {
+                expected: digest.clone(),
+                actual: digest.clone(),
+            },
+            Error::ManifestDigestMismatch {
+                expected: digest.clone(),
+                actual: digest.clone(),
+            },
+            Error::VersionImmutable {
+                name: "a".into(),
+                version: "1.0.0".into(),
+            },
+            Error::CompressedLayer {
+                what: "a".into(),
+                format: "gzip",
+            },
+            Error::DigestRevoked { digest },
+            Error::invalid("lock", "x"),
+            Error::invalid("approval", "x"),
+            Error::InstalledFileChanged("bundle.toml".into()),
+        ];
+        for err in samples {
+            assert!(
+                ERROR_CODES.contains(&err.code()),
+                "{} not listed",
+                err.code()
+            );
+        }
+    }
+}
