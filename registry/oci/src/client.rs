@@ -138,11 +138,27 @@ impl RegistryClient {
 
     /// The highest approved, non-yanked version matching `req`.
     pub fn resolve(&self, name: &str, req: &VersionReq) -> Result<VersionEntry, Error> {
+        self.resolve_trusted(name, req, &TrustPolicy::default())
+    }
+
+    /// [`resolve`](Self::resolve), also skipping versions whose manifest digest `policy`
+    /// revokes, so an install does not pick a version it would then refuse.
+    pub fn resolve_trusted(
+        &self,
+        name: &str,
+        req: &VersionReq,
+        policy: &TrustPolicy,
+    ) -> Result<VersionEntry, Error> {
         let listing = self.versions(name)?;
         listing
             .versions
             .into_iter()
-            .filter(|v| !v.yanked && v.approval.is_some() && req.matches(&v.version))
+            .filter(|v| {
+                !v.yanked
+                    && v.approval.is_some()
+                    && req.matches(&v.version)
+                    && !policy.revoked.contains(&v.manifest_digest)
+            })
             .max_by(|a, b| a.version.cmp(&b.version))
             .ok_or_else(|| Error::NoMatchingVersion {
                 name: name.to_owned(),
@@ -330,7 +346,7 @@ pub fn install_from_url(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<VerifiedBundle, Error> {
     let client = RegistryClient::new(url)?;
-    let entry = client.resolve(name, req)?;
+    let entry = client.resolve_trusted(name, req, policy)?;
     progress(Progress::Resolved {
         name: name.to_owned(),
         version: entry.version.to_string(),

@@ -442,4 +442,16 @@ fn resolve_skips_yanked_and_unapproved() {
     assert_eq!(resolve("^1"), Ok("1.2.0".to_owned()));
     assert_eq!(resolve("=1.0.0"), Ok("1.0.0".to_owned()));
     assert_eq!(resolve(">=1.3"), Err("no_matching_version"));
+    // A host that synced a revocation of 1.2.0 resolves to the next best.
+    let revoked = trivial_v("1.2.0").manifest_digest;
+    let policy = TrustPolicy {
+        revoked: [revoked].into_iter().collect(),
+        ..registry.policy()
+    };
+    let req = ok(semver::VersionReq::parse("^1"), "req");
+    let picked = ok(
+        registry.client().resolve_trusted("trivial", &req, &policy),
+        "resolve",
+    );
+    assert_eq!(picked.version.to_string(), "1.0.0");
 }

@@ -269,6 +269,25 @@ fn publish_refusals_table() {
                 )
             })
         }),
+        (
+            "component file escaping the bundle directory",
+            "unsafe_path",
+            {
+                Box::new(move |r| {
+                    let layer = b"\0asm\x0d\0\x01\0";
+                    let base = pack(TRIVIAL_BUNDLE_DIR);
+                    let mut config: serde_json::Value =
+                        ok(serde_json::from_slice(&base.config_bytes), "config");
+                    config["components"]["trivial"] = serde_json::json!({
+                        "file": "../../bin/evil.wasm",
+                        "digest": Digest::of(layer).to_string(),
+                        "size": layer.len(),
+                    });
+                    let config = ok(serde_json::to_vec(&config), "config");
+                    publish(r, &hand_made(r, layer, WASM_MEDIA_TYPE, Some(config)))
+                })
+            },
+        ),
         ("config that is not a bundle config", "invalid_config", {
             Box::new(move |r| {
                 publish(
