@@ -1,0 +1,219 @@
+//! Exec streaming, stdin, exit codes, timeouts, OOM, image pinning, limits, idle and orphan
+//! reaping.
+
+use std::time::{Duration, Instant};
+
+use stockade_workspace::{
+    ExecEvent, ExecRequest, ExecStatus, ImageProfile, WorkspaceBackend as _, runsc_processes,
+};
+
+use crate::harness::{env, unique};
+use crate::test_env;
+
+#[tokio::test]
+async fn exec_streams_output_as_produced_and_reports_the_exit_code() {
+    let mut env = test_env!(env());
+    let id = env.create("exec").await;
+    let started = Instant::now();
+    let mut execution = env
+        .manager
+        .exec(
+            &id,
+            ExecRequest::new(["sh", "-c", "echo one; sleep 2; echo two >&2; exit 7"]),
+        )
+        .await
+        .expect("exec");
+    let mut first_stdout = None;
+    let mut stderr = Vec::new();
+    let mut outcome = None;
+    while let Some(event) = execution.events.recv().await {
+        match event {
+            ExecEvent::Stdout(b) => {
+                first_stdout.get_or_insert((started.elapsed(), b));
+            }
+            ExecEvent::Stderr(b) => stderr.extend_from_slice(&b),
+            ExecEvent::Finished(o) => outcome = Some(o),
+        }
+    }
+    let outcome = outcome.expect("finished event");
+    let (at, bytes) = first_stdout.expect("stdout");
+    assert_eq!(&bytes[..], b"one\n");
+    assert!(
+        at + Duration::from_millis(1500) < outcome.duration,
+        "streamed before the end: {at:?} vs {:?}",
+        outcome.duration
+    );
+    assert_eq!(stderr, b"two\n");
+    assert_eq!(
+        (outcome.status, outcome.exit_code),
+        (ExecStatus::Exited, Some(7))
+    );
+
+    let out = env
+        .run(&id, ExecRequest::new(["cat"]).stdin("to stdin"))
+        .await;
+    assert_eq!(out.stdout_text(), "to stdin");
+    let mut request = ExecRequest::new(["sh", "-c", "pwd; echo $GREETING"]);
+    request.cwd = Some("/tmp".to_owned());
+    request.env = vec![("GREETING".to_owned(), "hi".to_owned())];
+    assert_eq!(env.run(&id, request).await.stdout_text(), "/tmp\nhi\n");
+    let err = env
+        .manager
+        .exec(&id, ExecRequest::new(Vec::<String>::new()))
+        .await
+        .expect_err("empty argv");
+    assert_eq!(err.code(), "invalid_request");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn an_exec_past_its_timeout_is_killed_with_its_children() {
+    let mut env = test_env!(env());
+    let id = env.create("timeout").await;
+    let out = env
+        .run(
+            &id,
+            ExecRequest::new(["sh", "-c", "sleep 300 & sleep 301; echo never"])
+                .timeout(Duration::from_secs(1)),
+        )
+        .await;
+    assert_eq!(out.outcome.status, ExecStatus::TimedOut, "{out:?}");
+    assert!(
+        out.outcome.duration < Duration::from_secs(5),
+        "{:?}",
+        out.outcome.duration
+    );
+    assert!(!out.stdout_text().contains("never"));
+    let ps = env.sh(&id, "ps").await.stdout_text();
+    assert!(
+        !ps.contains("sleep 30"),
+        "the command's processes are gone:\n{ps}"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn running_out_of_memory_is_reported_as_oom_killed() {
+    let mut env = test_env!(env());
+    let mut spec = env.spec("oom");
+    spec.limits.memory_bytes = 96 << 20;
+    let id = env.manager.create(&spec).await.expect("create");
+    let out = env
+        .run(
+            &id,
+            ExecRequest::new(["dd", "if=/dev/zero", "of=/dev/null", "bs=400M", "count=1"])
+                .timeout(Duration::from_secs(60)),
+        )
+        .await;
+    assert_eq!(out.outcome.status, ExecStatus::OomKilled, "{out:?}");
+    let err = env
+        .manager
+        .exec(&id, ExecRequest::new(["true"]))
+        .await
+        .expect_err("the sandbox is gone");
+    assert_eq!(err.code(), "workspace_not_running", "{err}");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn images_must_exist_and_match_their_pin() {
+    let mut env = test_env!(env());
+    let mut spec = env.spec("images");
+    spec.image = env
+        .image
+        .clone()
+        .pinned("sha256:0000000000000000000000000000000000000000000000000000000000000000");
+    let err = env.manager.create(&spec).await.expect_err("pin differs");
+    assert_eq!(err.code(), "image_mismatch", "{err}");
+    spec.image = ImageProfile::new("stockade/no-such-image:nope");
+    let err = env.manager.create(&spec).await.expect_err("no image");
+    assert_eq!(err.code(), "image_not_found", "{err}");
+    spec.image = env.image.clone();
+    spec.project_dir = "/nonexistent/project".into();
+    let err = env.manager.create(&spec).await.expect_err("no dir");
+    assert_eq!(err.code(), "project_dir_invalid", "{err}");
+    assert!(
+        env.manager.list().await.expect("list").is_empty(),
+        "refusals leave nothing behind"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_project_cannot_exceed_its_workspace_limit() {
+    let mut env = test_env!(env().max_per_project(1));
+    let first = env.create("limited").await;
+    let spec = env.spec("limited");
+    let err = env
+        .manager
+        .create(&spec)
+        .await
+        .expect_err("second workspace");
+    assert_eq!(err.code(), "workspace_limit");
+    let other = env.spec("another-project");
+    env.manager
+        .create(&other)
+        .await
+        .expect("other projects are not limited by it");
+    env.manager.destroy(&first).await.expect("destroy");
+    env.manager
+        .create(&spec)
+        .await
+        .expect("room again after destroy");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn idle_workspaces_are_reaped() {
+    let mut env = test_env!(env().idle(Duration::from_secs(1), Duration::from_millis(200)));
+    let id = env.create("idle").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = env.manager.backend().list().await.expect("list");
+    assert!(
+        all.iter().all(|w| w.id != id),
+        "the idle workspace was removed"
+    );
+    let err = env
+        .manager
+        .exec(&id, ExecRequest::new(["true"]))
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), "workspace_not_found");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_restarted_server_removes_what_its_crashed_run_left() {
+    let instance = format!("crashed-{}", unique());
+    let mut crashed = test_env!(env().instance(&instance));
+    let a = crashed.create("orphans").await;
+    let b = crashed.create("orphans").await;
+    // The server dies without destroying anything: its manager is simply gone.
+    let projects_kept = crashed;
+    let before: Vec<_> = runsc_processes()
+        .into_iter()
+        .filter(|(_, c)| c.contains(&a.0) || c.contains(&b.0))
+        .collect();
+    assert!(
+        !before.is_empty(),
+        "running workspaces have runsc processes"
+    );
+
+    let restarted = test_env!(env().instance(&instance));
+    let all = restarted.manager.backend().list().await.expect("list");
+    assert!(
+        all.iter().all(|w| w.id != a && w.id != b),
+        "orphans removed on start"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let left: Vec<_> = runsc_processes()
+        .into_iter()
+        .filter(|(_, c)| c.contains(&a.0) || c.contains(&b.0))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "no runsc process survives its container: {left:?}"
+    );
+    drop(projects_kept);
+    restarted.finish().await;
+}
