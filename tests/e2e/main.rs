@@ -10,6 +10,7 @@ mod durability;
 mod netns;
 mod operator;
 mod plugin_run;
+mod registry;
 mod secrets;
 mod serve;
 mod server;

@@ -95,6 +95,7 @@ fn openapi_document_covers_every_route() {
         "GET /v1/projects/{project}/grants/{bundle}/{tool}",
         "GET /v1/projects/{project}/tools",
         "POST /v1/projects/{project}/tool-calls",
+        "POST /v1/registry/sync",
         "GET /v1/events",
         "POST /webhooks/events",
         "GET /v1/secrets",

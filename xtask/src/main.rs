@@ -1,7 +1,8 @@
 //! Developer tasks. `cargo xtask <task>`; every task first installs what is missing.
 //!
 //! - `setup`   adds the `wasm32-wasip2` target and the Debian packages the tests use
-//!   (`iproute2` for network-namespace test hosts, `curl`) if they are missing
+//!   (`iproute2` for network-namespace test hosts, `curl`, `skopeo` for the registry) if they
+//!   are missing
 //! - `plugins` builds every guest (first-party plugins and test guests) for `wasm32-wasip2`
 //! - `run`     builds `stockade` and the plugins and runs `stockade serve` on its defaults
 //! - `demo`    runs the `fs` plugin on `plugins/fs/sample-project` with `stockade plugin run`
@@ -56,7 +57,9 @@ fn main() -> Result<()> {
 }
 
 /// Commands the tests run, and the Debian package that provides each.
-const TEST_COMMANDS: &[(&str, &str)] = &[("ip", "iproute2"), ("curl", "curl")];
+/// `skopeo` is the standard OCI client the registry's tests read a published bundle with.
+const TEST_COMMANDS: &[(&str, &str)] =
+    &[("ip", "iproute2"), ("curl", "curl"), ("skopeo", "skopeo")];
 
 fn setup() -> Result<()> {
     let missing: Vec<&str> = TEST_COMMANDS

@@ -53,6 +53,8 @@ pub struct AppState {
     pub snapshots: Snapshots,
     /// Loaded bundles by (project id, bundle name, version).
     pub bundles: RwLock<HashMap<(String, String, String), Arc<Bundle>>>,
+    /// Registry installs, the lock files and the revocation list.
+    pub registry: crate::registry::RegistryHost,
     /// Name resolution for plugins' outbound requests.
     pub resolver: Arc<dyn Resolver>,
     /// Each agent's outbound request rate, by `project/agent`.
@@ -131,6 +133,8 @@ impl AppState {
                 tracing::info!(key_version, "secrets unsealed");
             }
         }
+        let registry = crate::registry::RegistryHost::new(&config.registry, &config.data_dir)
+            .map_err(|e| startup("registry", &e))?;
         let webhook_secret = match &config.webhook_secret_file {
             Some(path) => {
                 let bytes = std::fs::read(path)
@@ -153,11 +157,22 @@ impl AppState {
             metrics: Metrics::default(),
             snapshots: Snapshots::default(),
             bundles: RwLock::new(HashMap::new()),
+            registry,
             resolver: Arc::new(SystemResolver::new()),
             agent_rates: std::sync::Mutex::new(HashMap::new()),
             secrets,
             redactor: std::sync::RwLock::new(Arc::new(Redactor::new())),
         })
+    }
+
+    /// Syncs the registry's revocation list; when anything is revoked, every loaded bundle is
+    /// dropped so the next call re-verifies its files (and refuses a revoked one).
+    pub async fn sync_revocations(&self) -> Result<usize, ApiError> {
+        let revoked = self.registry.sync_revocations().await?;
+        if revoked > 0 {
+            self.bundles.write().await.clear();
+        }
+        Ok(revoked)
     }
 
     /// The current redactor: every stored secret value and the built-in secret shapes.
@@ -253,7 +268,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// Every documented route (all of `/v1` and `/webhooks`).
 fn api_routes() -> OpenApiRouter<Arc<AppState>> {
     use crate::routes::{
-        agents, bundles, calls, events, grants, projects, secrets, users, webhooks,
+        agents, bundles, calls, events, grants, projects, registry, secrets, users, webhooks,
     };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(projects::create, projects::list))
@@ -264,6 +279,7 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(users::revoke_token))
         .routes(routes!(agents::create, agents::list))
         .routes(routes!(bundles::install, bundles::list))
+        .routes(routes!(registry::sync))
         .routes(routes!(grants::put, grants::get))
         .routes(routes!(calls::list_tools))
         .routes(routes!(calls::call))

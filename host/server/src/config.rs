@@ -42,6 +42,40 @@ pub struct Config {
     pub events: EventsConfig,
     /// Plugins' outbound network caps.
     pub egress: EgressConfig,
+    /// The pinned private registry bundles are installed from, and the keys trusted.
+    pub registry: RegistryConfig,
+}
+
+/// Where registry installs come from and which signatures they need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Base URL of the registry (`http://127.0.0.1:5000`). Default: none, so only development
+    /// installs from local directories are possible.
+    pub url: Option<String>,
+    /// Publisher public keys (`stockade-ed25519:<base64>`) whose manifest signatures are
+    /// accepted. Default: none, so every bundle is refused (`unknown_publisher_key`).
+    pub publisher_keys: Vec<String>,
+    /// Registry operator public keys whose approvals and revocation lists are accepted.
+    /// Default: none, so every bundle is refused.
+    pub operator_keys: Vec<String>,
+    /// Largest component accepted, in MiB. Default 64.
+    pub max_component_mib: u64,
+    /// Seconds between revocation-list syncs (also synced at start and before each install).
+    /// Default 300.
+    pub revocation_sync_secs: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            publisher_keys: Vec::new(),
+            operator_keys: Vec::new(),
+            max_component_mib: 64,
+            revocation_sync_secs: 300,
+        }
+    }
 }
 
 /// Server mode.
@@ -115,6 +149,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             events: EventsConfig::default(),
             egress: EgressConfig::default(),
+            registry: RegistryConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod guard;
 mod metrics;
+mod registry;
 mod routes;
 mod serve;
 mod snapshot;
@@ -18,6 +19,7 @@ mod snapshot;
 pub use app::{AppState, app};
 pub use config::{
     Config, ConfigError, DEFAULT_CONFIG_FILE, EventsConfig, Mode, Overrides, RateLimitConfig,
+    RegistryConfig,
 };
 pub use error::ApiError;
 pub use serve::{ServeError, serve, shutdown_signal};

@@ -7,6 +7,7 @@ pub mod calls;
 pub mod events;
 pub mod grants;
 pub mod projects;
+pub mod registry;
 pub mod secrets;
 pub mod users;
 pub mod webhooks;

@@ -115,6 +115,7 @@ pub async fn serve(
     tracing::info!(addr = %local, mode = ?state.config.mode, "stockade listening");
     ready(local);
     let retention = tokio::spawn(retention_loop(state.clone()));
+    let revocations = tokio::spawn(revocation_loop(state.clone()));
     axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
@@ -123,6 +124,7 @@ pub async fn serve(
     .await
     .map_err(|e| ServeError::Startup(e.to_string()))?;
     retention.abort();
+    revocations.abort();
     state.shutdown().await;
     tracing::info!("stockade stopped");
     Ok(())
@@ -147,6 +149,26 @@ async fn retention_loop(state: Arc<AppState>) {
             Err(err) => tracing::error!(%err, "event retention failed"),
         }
         tokio::time::sleep(RETENTION_INTERVAL).await;
+    }
+}
+
+/// Syncs the registry's revocation list at start and every `registry.revocation_sync_secs`
+/// (nothing to do without a registry). A failed sync keeps the last verified list.
+async fn revocation_loop(state: Arc<AppState>) {
+    if !state.registry.configured() {
+        return;
+    }
+    let every = Duration::from_secs(state.config.registry.revocation_sync_secs.max(1));
+    loop {
+        match state.sync_revocations().await {
+            Ok(revoked) => tracing::debug!(revoked, "revocation list synced"),
+            Err(err) => tracing::warn!(
+                code = err.code(),
+                message = err.message(),
+                "revocation list sync failed; keeping the last verified list"
+            ),
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

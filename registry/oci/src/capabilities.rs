@@ -25,8 +25,9 @@ pub const DEFAULT_OUTPUT_KIB: u64 = 1024;
 ///
 /// Canonical JSON (the digest input), keys sorted:
 /// `{"tools":{"<tool>":{"dirs":[{"access":"read","mount":"/project"}],"egress":["https://x"],
-/// "limits":{"deadline_ms":null,"memory_mib":null,"output_kib":null}}}}`; `dirs` sorted by mount
-/// then access, `egress` sorted and de-duplicated, every field present.
+/// "limits":{"deadline_ms":null,"memory_mib":null,"output_kib":null},"secrets":["token"]}}}`;
+/// `dirs` sorted by mount then access, `egress` and `secrets` sorted and de-duplicated, every
+/// field present.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
@@ -44,6 +45,8 @@ pub struct ToolCapabilities {
     pub egress: Vec<String>,
     /// Limit overrides; `null` means the host default.
     pub limits: Limits,
+    /// Secrets the tool asks to read itself, by name.
+    pub secrets: Vec<String>,
 }
 
 /// A requested directory.
@@ -84,9 +87,13 @@ impl ToolCapabilities {
         let mut egress = spec.egress.clone();
         egress.sort();
         egress.dedup();
+        let mut secrets: Vec<String> = spec.secrets.iter().map(|s| s.as_str().to_owned()).collect();
+        secrets.sort();
+        secrets.dedup();
         ToolCapabilities {
             dirs,
             egress,
+            secrets,
             limits: Limits {
                 memory_mib: spec.limits.memory_mib.map(u64::from),
                 deadline_ms: spec.limits.deadline_ms,
@@ -96,7 +103,10 @@ impl ToolCapabilities {
     }
 
     fn is_empty(&self) -> bool {
-        self.dirs.is_empty() && self.egress.is_empty() && self.limits == Limits::default()
+        self.dirs.is_empty()
+            && self.egress.is_empty()
+            && self.secrets.is_empty()
+            && self.limits == Limits::default()
     }
 }
 
@@ -119,6 +129,8 @@ impl Capabilities {
             tool.dirs.dedup();
             tool.egress.sort();
             tool.egress.dedup();
+            tool.secrets.sort();
+            tool.secrets.dedup();
         }
         self
     }
@@ -164,6 +176,13 @@ pub enum Widening {
         /// The new rule.
         rule: String,
     },
+    /// A secret the tool did not ask to read before.
+    Secret {
+        /// The tool.
+        tool: String,
+        /// The secret's name.
+        name: String,
+    },
     /// A larger limit (absent limits count as the host default).
     Limit {
         /// The tool.
@@ -187,6 +206,7 @@ impl fmt::Display for Widening {
                 access,
             } => write!(f, "{tool}: directory {mount} with {access:?} access"),
             Widening::Egress { tool, rule } => write!(f, "{tool}: egress {rule}"),
+            Widening::Secret { tool, name } => write!(f, "{tool}: reads secret {name}"),
             Widening::Limit {
                 tool,
                 limit,
@@ -232,6 +252,14 @@ pub fn capabilities_within(old: &Capabilities, new: &Capabilities) -> Vec<Wideni
                 widenings.push(Widening::Egress {
                     tool: tool.clone(),
                     rule: rule.clone(),
+                });
+            }
+        }
+        for name in &caps.secrets {
+            if !before.secrets.contains(name) {
+                widenings.push(Widening::Secret {
+                    tool: tool.clone(),
+                    name: name.clone(),
                 });
             }
         }
@@ -330,6 +358,12 @@ mod tests {
                 "[tools.t]\ncomponent = \"c\"\nlimits = { deadline_ms = 50000 }\n",
                 "[tools.t]\ncomponent = \"c\"\nlimits = { output_kib = 4096 }\n",
                 &["limit"],
+            ),
+            (
+                "new secret read",
+                base,
+                &format!("{base}secrets = [\"token\"]\n"),
+                &["secret"],
             ),
             (
                 "new tool with egress",

@@ -271,6 +271,17 @@ impl RegistryClient {
         for (digest, bytes) in packed.blobs() {
             self.upload_blob(name, digest, bytes)?;
         }
+        self.publish_manifest(packed, signature)
+    }
+
+    /// The last step of [`RegistryClient::publish`], once every blob is uploaded: the manifest
+    /// and its publisher signature.
+    pub fn publish_manifest(
+        &self,
+        packed: &PackedBundle,
+        signature: &Signature,
+    ) -> Result<PublishResponse, Error> {
+        let name = packed.bundle.bundle.name.as_str();
         let body = PublishRequest {
             manifest: BASE64.encode(&packed.manifest_bytes),
             signature: signature.clone(),

@@ -11,6 +11,8 @@
 //!   installs one, checking every byte against a [`TrustPolicy`]; [`install_from_url`] does
 //!   both. [`verify_installed`] re-checks an installed bundle against its [`LockEntry`] on
 //!   every load. [`LockFile`] is `stockade.lock`.
+//! - [`write_layout`] / [`read_layout`] keep a packed bundle on disk as an OCI image layout
+//!   between `stockade bundle pack`, `sign` and `publish`.
 //! - Every failure is an [`Error`] with a stable [`code`](Error::code).
 //!
 //! # Formats
@@ -83,6 +85,7 @@ mod digest;
 mod error;
 pub mod install;
 mod keys;
+mod layout;
 mod lock;
 mod records;
 mod wire;
@@ -105,6 +108,9 @@ pub use install::{
 };
 pub use keys::{
     KeyRing, PublicKey, SecretKey, Signature, generate_key_files, list_public_keys, public_path,
+};
+pub use layout::{
+    LAYOUT_SIGNATURE, read_layout, read_layout_signature, write_layout, write_layout_signature,
 };
 pub use lock::{LOCK_FILE, LockEntry, LockFile};
 pub use records::{

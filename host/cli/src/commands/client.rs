@@ -218,6 +218,67 @@ impl Client {
         )
     }
 
+    /// `POST path` asking for NDJSON progress (`Accept: application/x-ndjson`): every line but
+    /// the last goes to `progress`; the last is `{"result": …}` (returned) or `{"error": …}`.
+    /// A server that answers with a plain status and body is handled as by [`Client::post`].
+    pub fn post_progress(
+        &self,
+        path: &str,
+        body: &Value,
+        mut progress: impl FnMut(&Value),
+    ) -> Result<Reply, CliError> {
+        use std::io::BufRead as _;
+        let request = self
+            .authorize(self.agent.post(self.url(path)), true)
+            .header("Accept", "application/x-ndjson");
+        let result = request
+            .content_type("application/json")
+            .send(body.to_string());
+        let streaming = matches!(&result, Ok(response)
+            if response.status().as_u16() == 200
+                && response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/x-ndjson")));
+        if !streaming {
+            return self.finish(result);
+        }
+        let response = result.map_err(|err| self.transport_error(err))?;
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        for line in reader.lines() {
+            let line = line.map_err(|err| CliError::Connect {
+                server: self.base.clone(),
+                detail: format!("the progress stream broke off: {err}"),
+            })?;
+            let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if let Some(result) = value.get("result") {
+                return Ok(Reply(Some(result.clone())));
+            }
+            if let Some(error) = value.get("error") {
+                let text = |key: &str| {
+                    error
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                return Err(CliError::Api {
+                    code: text("code"),
+                    message: text("message"),
+                    hint: None,
+                });
+            }
+            progress(&value);
+        }
+        Err(CliError::Unexpected(format!(
+            "{} ended the progress stream without a result",
+            self.base
+        )))
+    }
+
     /// `PUT path` with a JSON body.
     pub fn put(&self, path: &str, body: &Value) -> Result<Reply, CliError> {
         let request = self.authorize(self.agent.put(self.url(path)), true);
