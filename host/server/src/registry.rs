@@ -185,7 +185,7 @@ impl RegistryHost {
         let (name, req) = (name.to_owned(), req.clone());
         tokio::task::spawn_blocking(move || {
             let mut progress = progress;
-            let entry = client.resolve(&name, &req)?;
+            let entry = client.resolve_trusted(&name, &req, &policy)?;
             progress(Progress::Resolved {
                 name: name.clone(),
                 version: entry.version.to_string(),
