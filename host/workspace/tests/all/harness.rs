@@ -9,8 +9,8 @@ use std::time::Duration;
 use stockade_egress::{Resolver, StaticResolver};
 use stockade_workspace::{
     DockerBackend, ExecOutput, ExecRequest, ImageProfile, ImageRecipe, ManagerConfig,
-    RuntimeChoice, TEST_IMAGE, WorkspaceId, WorkspaceManager, WorkspaceSpec, build_image,
-    docker_host,
+    RuntimeChoice, TEST_IMAGE, WorkspaceBackend as _, WorkspaceId, WorkspaceManager, WorkspaceSpec,
+    build_image, docker_host,
 };
 use tokio::sync::OnceCell;
 
@@ -18,7 +18,10 @@ use tokio::sync::OnceCell;
 pub async fn backend() -> Option<DockerBackend> {
     let host = docker_host();
     match DockerBackend::connect(&host, RuntimeChoice::default()).await {
-        Ok(backend) => Some(backend),
+        Ok(backend) => {
+            remove_dead_test_runs(&backend).await;
+            Some(backend)
+        }
         Err(e) if std::env::var_os("CI").is_some() => {
             panic!("CI is set but the Docker daemon is unusable ({e}); run .ci/dockerd.sh")
         }
@@ -30,6 +33,29 @@ pub async fn backend() -> Option<DockerBackend> {
             None
         }
     }
+}
+
+/// Removes the workspaces of earlier test processes that are gone (a failed test never reaches
+/// `finish`). Test instance ids are `test-PID-...` or `crashed-PID-...`.
+async fn remove_dead_test_runs(backend: &DockerBackend) {
+    static ONCE: OnceCell<()> = OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        for info in backend.list().await.unwrap_or_default() {
+            let pid = info
+                .instance
+                .strip_prefix("test-")
+                .or_else(|| info.instance.strip_prefix("crashed-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && pid != std::process::id()
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = backend.destroy(&info.id).await;
+            }
+        }
+    })
+    .await;
 }
 
 /// The test image's id, built once per test binary if the daemon lacks it.
