@@ -17,6 +17,7 @@ mod server;
 mod tls;
 mod upstream;
 mod webhooks;
+mod workspaces;
 mod write_guard;
 
 use std::path::Path;

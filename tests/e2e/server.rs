@@ -106,6 +106,19 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Kills the server with SIGKILL (no shutdown at all) and keeps its data directory.
+    pub fn kill_keeping_data(mut self) -> tempfile::TempDir {
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
+        Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = self.child.wait();
+        data
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -17,6 +17,7 @@ pub mod secret;
 pub mod serve;
 pub mod token;
 pub mod user;
+pub mod workspace;
 
 use clap::Args;
 

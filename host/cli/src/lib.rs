@@ -97,6 +97,8 @@ pub enum Command {
     /// A consistent snapshot of <data-dir>/stockade.db and a manifest with its SHA-256, in one
     /// tar file. Never the master key or any other file of the data directory.
     Backup(commands::backup::BackupArgs),
+    /// Agent workspaces: hardened gVisor containers with the project at /workspace.
+    Workspace(commands::workspace::WorkspaceArgs),
     /// Restore a backup into the data directory (stop the server first).
     ///
     /// Checks the whole backup (entries, manifest, SHA-256, integrity, event chain) before it
@@ -144,6 +146,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Tools(args) => finish(commands::calls::tools(args)),
         Command::Call(args) => finish(commands::calls::call(args)),
         Command::Events(args) => finish(commands::events::run(args)),
+        Command::Workspace(args) => commands::workspace::run(args),
     }
 }
 

@@ -55,6 +55,8 @@ pub struct AppState {
     pub bundles: RwLock<HashMap<(String, String, String), Arc<Bundle>>>,
     /// Registry installs, the lock files and the revocation list.
     pub registry: crate::registry::RegistryHost,
+    /// Agent workspaces (gVisor containers), or why they are unavailable.
+    pub workspaces: crate::workspaces::Workspaces,
     /// Name resolution for plugins' outbound requests.
     pub resolver: Arc<dyn Resolver>,
     /// Each agent's outbound request rate, by `project/agent`.
@@ -135,6 +137,14 @@ impl AppState {
         }
         let registry = crate::registry::RegistryHost::new(&config.registry, &config.data_dir)
             .map_err(|e| startup("registry", &e))?;
+        let resolver: Arc<dyn Resolver> = Arc::new(SystemResolver::new());
+        let workspaces = crate::workspaces::Workspaces::start(
+            &config.workspaces,
+            &config.data_dir,
+            config.mode,
+            Arc::clone(&resolver),
+        )
+        .await;
         let webhook_secret = match &config.webhook_secret_file {
             Some(path) => {
                 let bytes = std::fs::read(path)
@@ -158,7 +168,8 @@ impl AppState {
             snapshots: Snapshots::default(),
             bundles: RwLock::new(HashMap::new()),
             registry,
-            resolver: Arc::new(SystemResolver::new()),
+            workspaces,
+            resolver,
             agent_rates: std::sync::Mutex::new(HashMap::new()),
             secrets,
             redactor: std::sync::RwLock::new(Arc::new(Redactor::new())),
@@ -229,6 +240,8 @@ impl AppState {
 
     /// Flushes pending events before the process exits.
     pub async fn shutdown(&self) {
+        // Workspaces live no longer than the server that created them.
+        self.workspaces.destroy_all().await;
         if let Some(writer) = self.writer.lock().await.take()
             && let Err(err) = writer.shutdown().await
         {
@@ -269,6 +282,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 fn api_routes() -> OpenApiRouter<Arc<AppState>> {
     use crate::routes::{
         agents, bundles, calls, events, grants, projects, registry, secrets, users, webhooks,
+        workspaces,
     };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(projects::create, projects::list))
@@ -280,6 +294,9 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(agents::create, agents::list))
         .routes(routes!(bundles::install, bundles::list))
         .routes(routes!(registry::sync))
+        .routes(routes!(workspaces::create, workspaces::list))
+        .routes(routes!(workspaces::destroy))
+        .routes(routes!(workspaces::exec))
         .routes(routes!(grants::put, grants::get))
         .routes(routes!(calls::list_tools))
         .routes(routes!(calls::call))

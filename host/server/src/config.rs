@@ -44,6 +44,75 @@ pub struct Config {
     pub egress: EgressConfig,
     /// The pinned private registry bundles are installed from, and the keys trusted.
     pub registry: RegistryConfig,
+    /// Agent workspaces: hardened gVisor containers.
+    pub workspaces: WorkspacesConfig,
+}
+
+/// Agent workspaces: where the Docker daemon is, which runtime and images, what limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkspacesConfig {
+    /// The Docker daemon's Unix socket. Default: none, then `DOCKER_HOST`, then
+    /// `unix:///run/stockade-docker.sock` (the private daemon `.ci/dockerd.sh` starts).
+    pub docker_host: Option<String>,
+    /// `runsc` (gVisor, default: the daemon must have it, or workspaces are refused with
+    /// `runtime_unavailable`) or `runc-development` (no gVisor; development mode only, warned on
+    /// every create).
+    pub runtime: String,
+    /// Workspaces one project may have at once. Default 4.
+    pub max_per_project: usize,
+    /// A workspace with no exec for this long is destroyed, in seconds. Default 1800.
+    pub idle_timeout_secs: u64,
+    /// Memory limit (and memory+swap) per workspace, MiB. Default 512.
+    pub memory_mib: u64,
+    /// CPU limit per workspace, thousandths of a CPU. Default 1000.
+    pub cpu_millis: u64,
+    /// `pids.max` per workspace, counting gVisor's own threads (about 40). Default 256.
+    pub pids: u64,
+    /// Size of the `/tmp` tmpfs, MiB. Default 64.
+    pub tmp_mib: u64,
+    /// Timeout of one exec unless the request sets a shorter one, seconds. Default 60.
+    pub exec_timeout_secs: u64,
+    /// The image profile used when a request names none. Default `default`.
+    pub default_image: String,
+    /// Image profiles by name. Production refuses a profile without a pinned `id`.
+    pub images: std::collections::BTreeMap<String, ImageConfig>,
+}
+
+/// One image profile: a local image and the id it is pinned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// The local image reference, e.g. `stockade/workspace:bookworm`.
+    pub reference: String,
+    /// The image id (`sha256:...`) `stockade workspace image build` printed. A different image
+    /// under the reference is refused (`image_mismatch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl Default for WorkspacesConfig {
+    fn default() -> Self {
+        Self {
+            docker_host: None,
+            runtime: "runsc".to_owned(),
+            max_per_project: 4,
+            idle_timeout_secs: 1800,
+            memory_mib: 512,
+            cpu_millis: 1000,
+            pids: 256,
+            tmp_mib: 64,
+            exec_timeout_secs: 60,
+            default_image: "default".to_owned(),
+            images: std::collections::BTreeMap::from([(
+                "default".to_owned(),
+                ImageConfig {
+                    reference: "stockade/workspace:bookworm".to_owned(),
+                    id: None,
+                },
+            )]),
+        }
+    }
 }
 
 /// Where registry installs come from and which signatures they need.
@@ -150,6 +219,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             egress: EgressConfig::default(),
             registry: RegistryConfig::default(),
+            workspaces: WorkspacesConfig::default(),
         }
     }
 }

@@ -15,11 +15,12 @@ mod registry;
 mod routes;
 mod serve;
 mod snapshot;
+mod workspaces;
 
 pub use app::{AppState, app};
 pub use config::{
     Config, ConfigError, DEFAULT_CONFIG_FILE, EventsConfig, Mode, Overrides, RateLimitConfig,
-    RegistryConfig,
+    RegistryConfig, WorkspacesConfig,
 };
 pub use error::ApiError;
 pub use serve::{ServeError, serve, shutdown_signal};

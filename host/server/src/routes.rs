@@ -9,8 +9,10 @@ pub mod grants;
 pub mod projects;
 pub mod registry;
 pub mod secrets;
+pub mod shell;
 pub mod users;
 pub mod webhooks;
+pub mod workspaces;
 
 use crate::error::ApiError;
 

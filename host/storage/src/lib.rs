@@ -36,6 +36,7 @@ mod projects;
 mod secrets;
 mod tokens;
 mod users;
+mod workspaces;
 
 pub use agents::{Agent, AgentSpec, Agents};
 pub use backup::{
@@ -58,3 +59,4 @@ pub use secrets::{
 };
 pub use tokens::{Bootstrap, IssuedToken, TOKEN_PREFIX, TokenInfo, Tokens, token_hash};
 pub use users::{Role, User, Users};
+pub use workspaces::WorkspaceEgress;

@@ -279,6 +279,38 @@ impl Client {
         )))
     }
 
+    /// `POST path` answered with NDJSON: every line goes to `line` as it arrives. A server
+    /// that answers with a plain status and JSON error is reported as by [`Client::post`].
+    pub fn post_lines(
+        &self,
+        path: &str,
+        body: &Value,
+        mut line: impl FnMut(&Value),
+    ) -> Result<(), CliError> {
+        use std::io::BufRead as _;
+        let result = self
+            .authorize(self.agent.post(self.url(path)), true)
+            .header("Accept", "application/x-ndjson")
+            .content_type("application/json")
+            .send(body.to_string());
+        let streaming = matches!(&result, Ok(response) if response.status().as_u16() == 200);
+        if !streaming {
+            return self.finish(result).map(|_| ());
+        }
+        let response = result.map_err(|err| self.transport_error(err))?;
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        for text in reader.lines() {
+            let text = text.map_err(|err| CliError::Connect {
+                server: self.base.clone(),
+                detail: format!("the stream broke off: {err}"),
+            })?;
+            if let Ok(value) = serde_json::from_str::<Value>(&text) {
+                line(&value);
+            }
+        }
+        Ok(())
+    }
+
     /// `PUT path` with a JSON body.
     pub fn put(&self, path: &str, body: &Value) -> Result<Reply, CliError> {
         let request = self.authorize(self.agent.put(self.url(path)), true);

@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::agents::policy_mode;
-use crate::routes::{bundles, grants};
+use crate::routes::{bundles, grants, shell};
 use crate::snapshot::ProjectSnapshot;
 
 /// `GET /v1/projects/{project}/tools?agent=NAME`.
@@ -118,12 +118,32 @@ pub async fn list_tools(
             }
         }
     }
+    if state.workspaces.available()
+        && allowlist
+            .decide(shell::SHELL_TOOL, ToolKind::Write)
+            .is_allowed()
+    {
+        tools.push(ToolView {
+            name: shell::SHELL_TOOL.to_owned(),
+            description: shell::DESCRIPTION.to_owned(),
+            input_schema: shell::input_schema(),
+        });
+    }
     Ok(Json(tools))
 }
 
 /// A tool whose grant can write is a write tool (read-only agents may not call it).
 fn kind(grant: &grants::GrantSpec) -> ToolKind {
     ToolKind::from_writes(grant.dirs.iter().any(|d| d.access.can_write()))
+}
+
+/// [`kind`], where `workspace.shell` always writes (the project is mounted read-write).
+fn tool_kind(tool: &str, grant: &grants::GrantSpec) -> ToolKind {
+    if tool == shell::SHELL_TOOL {
+        ToolKind::Write
+    } else {
+        kind(grant)
+    }
 }
 
 /// `POST /v1/projects/{project}/tool-calls`.
@@ -156,7 +176,10 @@ pub async fn call(
         )
     };
 
-    if let Err(denial) = allowlist.decide(&request.tool, kind(&grant)).into_result() {
+    if let Err(denial) = allowlist
+        .decide(&request.tool, tool_kind(&request.tool, &grant))
+        .into_result()
+    {
         state.metrics.denied(crate::metrics::Denial::Tool);
         state
             .record(event(
@@ -168,6 +191,54 @@ pub async fn call(
             "tool_not_allowed",
             denial.to_string(),
         ));
+    }
+    if request.tool == shell::SHELL_TOOL {
+        let grant = grants::shell_grant(&state, &project.id).await?;
+        let result = shell::run(
+            &state,
+            project,
+            &request.agent,
+            &actor,
+            &grant,
+            &request.input,
+        )
+        .await;
+        let redactor = state.redactor();
+        return match result {
+            Ok(output) => {
+                let output_bytes = output.to_string().len();
+                let scrubbed = redactor.redact_json(&output);
+                if !scrubbed.is_clean() {
+                    state
+                        .record(NewEvent::new(
+                            kinds::REDACTION,
+                            actor.clone(),
+                            Some(project.name.clone()),
+                            json!({ "tool": request.tool, "in": "output", "findings": scrubbed.findings }),
+                        ))
+                        .await?;
+                }
+                let seq = state
+                    .record(event(
+                        json!({ "verdict": "allowed", "ok": true, "output_bytes": output_bytes }),
+                    ))
+                    .await?;
+                Ok(Json(CallResponse {
+                    output: scrubbed.value,
+                    duration_ms: started.elapsed().as_secs_f64() * 1e3,
+                    event_seq: seq,
+                }))
+            }
+            Err(err) => {
+                state
+                    .record(event(
+                        json!({ "verdict": "allowed", "ok": false, "code": err.code(),
+                                          "message": redactor.redact(err.message()).text }),
+                    ))
+                    .await?;
+                Err(err)
+            }
+        };
     }
     let installed = snapshot.bundles.get(bundle_name).ok_or_else(|| {
         ApiError::new(

@@ -266,6 +266,23 @@ pub async fn put(
     // Operators decide what runs and what it may touch; members call tools.
     caller.require_admin()?;
     let Json(spec) = body?;
+    if is_shell(&bundle, &tool) {
+        crate::routes::shell::check_grant(&spec)?;
+        let egress = serde_json::to_value(&spec.egress).map_err(ApiError::internal)?;
+        state
+            .db
+            .workspace_egress()
+            .put(&project.id, &egress)
+            .await?;
+        state
+            .record(admin_event(
+                &caller,
+                Some(&project.name),
+                json!({ "action": "grant_put", "bundle": bundle, "tool": tool, "egress": egress }),
+            ))
+            .await?;
+        return Ok((StatusCode::OK, Json(spec)));
+    }
     let installed = state.db.bundles().get(&project.id, &bundle).await?;
     let loaded = crate::routes::bundles::load(&state, &project.id, &installed).await?;
     let entry = loaded
@@ -280,6 +297,18 @@ pub async fn put(
     grants
         .check_within(&tool, &entry.spec, &entry.egress)
         .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;
+    store(&state, &caller, &project, &bundle, &tool, spec).await
+}
+
+/// Stores a checked grant, drops the project's cached view and records the change.
+async fn store(
+    state: &AppState,
+    caller: &Caller,
+    project: &Project,
+    bundle: &str,
+    tool: &str,
+    spec: GrantSpec,
+) -> Result<(StatusCode, Json<GrantSpec>), ApiError> {
     let dirs = serde_json::to_value(&spec.dirs).map_err(ApiError::internal)?;
     let egress = serde_json::to_value(&spec.egress).map_err(ApiError::internal)?;
     let secrets = serde_json::to_value(&spec.secrets).map_err(ApiError::internal)?;
@@ -289,8 +318,8 @@ pub async fn put(
         .grants()
         .put(
             &project.id,
-            &bundle,
-            &tool,
+            bundle,
+            tool,
             stockade_storage::GrantDocs {
                 dirs: &dirs,
                 egress: &egress,
@@ -302,7 +331,7 @@ pub async fn put(
     state.snapshots.invalidate(&project.name).await;
     state
         .record(admin_event(
-            &caller,
+            caller,
             Some(&project.name),
             json!({ "action": "grant_put", "bundle": bundle, "tool": tool, "dirs": dirs, "egress": egress, "secrets": secrets, "limits": limits }),
         ))
@@ -319,5 +348,23 @@ pub async fn get(
 ) -> Result<Json<GrantSpec>, ApiError> {
     let Path((project, bundle, tool)) = path?;
     let snapshot = caller.snapshot(&state, &project).await?;
+    if is_shell(&bundle, &tool) {
+        return Ok(Json(shell_grant(&state, &snapshot.project.id).await?));
+    }
     Ok(Json(snapshot.grant(&bundle, &tool)))
+}
+
+/// Whether `bundle`/`tool` names the built-in `workspace.shell` tool, whose grant (egress rules
+/// only) is the project's workspace egress.
+fn is_shell(bundle: &str, tool: &str) -> bool {
+    bundle == crate::routes::shell::SHELL_BUNDLE && tool == crate::routes::shell::SHELL_NAME
+}
+
+/// The grant of `workspace.shell` in a project: its egress rules.
+pub(crate) async fn shell_grant(state: &AppState, project_id: &str) -> Result<GrantSpec, ApiError> {
+    let egress = state.db.workspace_egress().get(project_id).await?;
+    Ok(GrantSpec {
+        egress: serde_json::from_value(egress).map_err(ApiError::internal)?,
+        ..GrantSpec::default()
+    })
 }
