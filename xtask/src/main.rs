@@ -9,6 +9,8 @@
 //! - `test`    runs the whole test suite (`cargo test --workspace`)
 //! - `bench`   runs the runtime benchmark (fresh-instance calls vs a bare wasmtime baseline)
 //! - `bench-http` tool calls per second and latency over HTTP (wrk), next to the in-process rate
+//! - `bench-install` installs a ~10 MB bundle from a loopback registry (download, verify,
+//!   compile), next to `sha256sum` and a bare precompile of the same component
 
 #![forbid(unsafe_code)]
 
@@ -42,8 +44,12 @@ fn main() -> Result<()> {
             setup().and_then(|()| cargo(&["bench", "-p", "stockade-runtime", "--bench", "calls"]))
         }
         "bench-http" => setup().and_then(|()| bench_http::run(&root)),
+        "bench-install" => setup()
+            .and_then(|()| cargo(&["bench", "-p", "stockade-registry", "--bench", "install"])),
         _ => {
-            eprintln!("usage: cargo xtask <setup|plugins|run|demo|test|bench|bench-http>");
+            eprintln!(
+                "usage: cargo xtask <setup|plugins|run|demo|test|bench|bench-http|bench-install>"
+            );
             eprintln!("  setup    install the wasm32-wasip2 target if it is missing");
             eprintln!("  plugins  build the plugins and test guests for wasm32-wasip2");
             eprintln!("  run      build everything and run `stockade serve` (127.0.0.1:7878)");
@@ -51,6 +57,8 @@ fn main() -> Result<()> {
             eprintln!("  test     run the whole test suite");
             eprintln!("  bench    run the runtime benchmark");
             eprintln!("  bench-http  tool calls over HTTP with wrk, next to the in-process rate");
+            eprintln!("  bench-install  install a ~10 MB bundle from a loopback registry, next to");
+            eprintln!("                 sha256sum and a bare precompile of the same component");
             bail!("unknown task {task:?}")
         }
     }
