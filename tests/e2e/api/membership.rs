@@ -57,6 +57,15 @@ fn project_routes() -> Vec<(&'static str, &'static str, &'static str, Option<Val
             Some(json!({ "value": "a-probe-secret-value" })),
         ),
         ("delete secret", "DELETE", "/secrets/probe", None),
+        ("list workspaces", "GET", "/workspaces", None),
+        ("create workspace", "POST", "/workspaces", Some(json!({}))),
+        ("destroy workspace", "DELETE", "/workspaces/probe", None),
+        (
+            "exec in workspace",
+            "POST",
+            "/workspaces/probe/exec",
+            Some(json!({ "argv": ["true"] })),
+        ),
     ]
 }
 
@@ -90,7 +99,8 @@ fn assert_table_covers_every_project_route(fx: &Fixture) {
             let route = route.split('?').next().unwrap();
             let route = route
                 .replace("/grants/fs/read_file", "/grants/{bundle}/{tool}")
-                .replace("/secrets/probe", "/secrets/{name}");
+                .replace("/secrets/probe", "/secrets/{name}")
+                .replace("/workspaces/probe", "/workspaces/{id}");
             format!("{method} {route}")
         })
         .collect();
@@ -153,9 +163,9 @@ fn a_member_of_one_project_gets_404_on_every_route_of_another() {
 
     // The same member on its own project: every route answers (so the 404s above are about
     // membership, not a broken route); only admins change members, agents, bundles and grants,
-    // and only admins see or change secrets.
+    // only admins see or change secrets, and only admins create, use and destroy workspaces.
     let expected_on_a = [
-        200, 200, 403, 200, 403, 200, 403, 200, 403, 200, 200, 403, 403, 403,
+        200, 200, 403, 200, 403, 200, 403, 200, 403, 200, 200, 403, 403, 403, 200, 403, 403, 403,
     ];
     for ((name, method, route, body), status) in routes.iter().zip(expected_on_a) {
         let response = on(&fx.member, "a", method, route, body);

@@ -191,6 +191,10 @@ pub async fn list(
 ) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
     let Path(project) = path?;
     let project = caller.project(&state, &project).await?;
+    // Without a daemon there are no workspaces to show.
+    if !state.workspaces.available() {
+        return Ok(Json(Vec::new()));
+    }
     let all = project_workspaces(&state, &project).await?;
     Ok(Json(all.iter().map(view).collect()))
 }
