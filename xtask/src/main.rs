@@ -11,6 +11,8 @@
 //! - `bench-http` tool calls per second and latency over HTTP (wrk), next to the in-process rate
 //! - `bench-install` installs a ~10 MB bundle from a loopback registry (download, verify,
 //!   compile), next to `sha256sum` and a bare precompile of the same component
+//! - `bench-workspaces` workspace create → first exec and exec round trip under runsc, next to
+//!   the docker CLI, and warm-pool acquisition (starts the private Docker daemon first)
 
 #![forbid(unsafe_code)]
 
@@ -46,9 +48,11 @@ fn main() -> Result<()> {
         "bench-http" => setup().and_then(|()| bench_http::run(&root)),
         "bench-install" => setup()
             .and_then(|()| cargo(&["bench", "-p", "stockade-registry", "--bench", "install"])),
+        "bench-workspaces" => docker_daemon()
+            .and_then(|()| cargo(&["bench", "-p", "stockade-workspace", "--bench", "workspaces"])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|plugins|run|demo|test|bench|bench-http|bench-install>"
+                "usage: cargo xtask <setup|plugins|run|demo|test|bench|bench-http|bench-install|bench-workspaces>"
             );
             eprintln!("  setup    install the wasm32-wasip2 target if it is missing");
             eprintln!("  plugins  build the plugins and test guests for wasm32-wasip2");
@@ -59,6 +63,8 @@ fn main() -> Result<()> {
             eprintln!("  bench-http  tool calls over HTTP with wrk, next to the in-process rate");
             eprintln!("  bench-install  install a ~10 MB bundle from a loopback registry, next to");
             eprintln!("                 sha256sum and a bare precompile of the same component");
+            eprintln!("  bench-workspaces  workspace create, first exec and exec round trip under");
+            eprintln!("                    runsc, next to the docker CLI; warm-pool acquisition");
             bail!("unknown task {task:?}")
         }
     }
