@@ -104,19 +104,24 @@ fn path_arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-#[test]
-fn a_plugin_goes_from_pack_to_a_verified_install_and_a_tool_call() {
-    let registry = Registry::start();
-    let work = tempfile::tempdir().unwrap();
-    let key_file = work.path().join("publisher.key");
+/// What the author's three commands left: the key, the layout and what they printed.
+struct Published {
+    publisher: SecretKey,
+    layout: PathBuf,
+    packed: String,
+    published: String,
+}
+
+/// The author's workflow through the CLI: a publisher key, then `bundle pack`, `sign` and
+/// `publish` of the trivial plugin (no server involved; proxies in the environment are
+/// ignored, as for every command of the CLI).
+fn author_publishes(registry: &Registry, work: &Path) -> Published {
+    let key_file = work.join("publisher.key");
     let publisher = SecretKey::generate().unwrap();
     publisher.write(&key_file).unwrap();
-    let token_file = work.path().join("publish.token");
+    let token_file = work.join("publish.token");
     std::fs::write(&token_file, PUBLISH_TOKEN).unwrap();
-    let layout: PathBuf = work.path().join("trivial.oci");
-
-    // The author: pack, sign, publish (no server involved; proxies in the environment are
-    // ignored, as for every command of the CLI).
+    let layout = work.join("trivial.oci");
     let author = Operator::at("http://127.0.0.1:9", None);
     let packed = author.ok(&[
         "bundle",
@@ -125,7 +130,6 @@ fn a_plugin_goes_from_pack_to_a_verified_install_and_a_tool_call() {
         "--out",
         path_arg(&layout),
     ]);
-    assert!(packed.contains("manifest sha256:"), "{packed}");
     author.ok(&[
         "bundle",
         "sign",
@@ -142,6 +146,25 @@ fn a_plugin_goes_from_pack_to_a_verified_install_and_a_tool_call() {
         "--token-file",
         path_arg(&token_file),
     ]);
+    Published {
+        publisher,
+        layout,
+        packed,
+        published,
+    }
+}
+
+#[test]
+fn a_plugin_goes_from_pack_to_a_verified_install_and_a_tool_call() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let Published {
+        publisher,
+        layout,
+        packed,
+        published,
+    } = author_publishes(&registry, work.path());
+    assert!(packed.contains("manifest sha256:"), "{packed}");
     assert!(published.contains("staged"), "{published}");
 
     let server = server_for(&registry, &publisher.public().to_string());
@@ -228,36 +251,9 @@ fn a_plugin_goes_from_pack_to_a_verified_install_and_a_tool_call() {
 fn a_component_changed_after_install_or_an_untrusted_publisher_is_refused() {
     let registry = Registry::start();
     let work = tempfile::tempdir().unwrap();
-    let publisher = SecretKey::generate().unwrap();
-    let key_file = work.path().join("publisher.key");
-    publisher.write(&key_file).unwrap();
-    let token_file = work.path().join("publish.token");
-    std::fs::write(&token_file, PUBLISH_TOKEN).unwrap();
-    let layout = work.path().join("trivial.oci");
-    let author = Operator::at("http://127.0.0.1:9", None);
-    author.ok(&[
-        "bundle",
-        "pack",
-        TRIVIAL_BUNDLE_DIR,
-        "--out",
-        path_arg(&layout),
-    ]);
-    author.ok(&[
-        "bundle",
-        "sign",
-        path_arg(&layout),
-        "--key",
-        path_arg(&key_file),
-    ]);
-    author.ok(&[
-        "bundle",
-        "publish",
-        path_arg(&layout),
-        "--registry",
-        &registry.url,
-        "--token-file",
-        path_arg(&token_file),
-    ]);
+    let Published {
+        publisher, layout, ..
+    } = author_publishes(&registry, work.path());
     registry.approve(&layout);
 
     // A host that trusts another publisher refuses the bundle, and keeps nothing of it.
