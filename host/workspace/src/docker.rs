@@ -1,11 +1,14 @@
 //! [`DockerBackend`]: workspaces as hardened Docker containers under gVisor (`runsc`), through
 //! the Engine API (bollard). `docker/container.rs` builds the hardened container body,
-//! `docker/exec.rs` runs commands.
+//! `docker/channel.rs` is a workspace's exec socket, `docker/exec.rs` runs commands through it.
 
+mod channel;
 mod container;
 mod exec;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
 use bollard::Docker;
@@ -14,6 +17,7 @@ use bollard::query_parameters::{
     InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
 };
 
+use self::channel::ExecChannel;
 use crate::backend::{CreateRequest, WorkspaceBackend, labels};
 use crate::{ExecRequest, Execution, WorkspaceError, WorkspaceId, WorkspaceInfo, orphans};
 
@@ -62,6 +66,8 @@ pub struct DockerBackend {
     runtime: RuntimeChoice,
     /// The runtimes the daemon offered when we connected.
     runtimes: Vec<String>,
+    /// The exec channel of every workspace this backend created, by container id.
+    channels: Arc<Mutex<HashMap<String, Arc<ExecChannel>>>>,
 }
 
 impl DockerBackend {
@@ -85,6 +91,7 @@ impl DockerBackend {
             docker,
             runtime,
             runtimes,
+            channels: Arc::default(),
         })
     }
 
@@ -109,7 +116,18 @@ impl DockerBackend {
         Ok(name)
     }
 
+    fn channel(&self, id: &str) -> Option<Arc<ExecChannel>> {
+        self.lock_channels().get(id).cloned()
+    }
+
+    fn lock_channels(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ExecChannel>>> {
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn remove(&self, id: &str) -> Result<(), WorkspaceError> {
+        // The exec socket goes first: nothing can be started in a workspace being removed.
+        let channel = self.lock_channels().remove(id);
+        drop(channel);
         let options = RemoveContainerOptions {
             force: true,
             v: true,
@@ -132,7 +150,9 @@ impl WorkspaceBackend for DockerBackend {
     async fn create(&self, request: CreateRequest<'_>) -> Result<WorkspaceId, WorkspaceError> {
         let runtime = self.runtime_for_create()?;
         let image_id = self.check_image(&request.spec.image).await?;
-        let body = container::hardened(&request, runtime, &image_id)?;
+        // The exec socket exists before the container does: the helper dials it at start.
+        let mut channel = ExecChannel::bind(&exec_dir(request.helper))?;
+        let body = container::hardened(&request, runtime, &image_id, channel.dir())?;
         let created = self
             .docker
             .create_container(None, body)
@@ -165,6 +185,8 @@ impl WorkspaceBackend for DockerBackend {
             let _ = self.remove(&id).await;
             return Err(daemon("start container", e));
         }
+        channel.watch(&self.docker, &id);
+        self.lock_channels().insert(id.clone(), Arc::new(channel));
         Ok(WorkspaceId(id))
     }
 
@@ -173,7 +195,7 @@ impl WorkspaceBackend for DockerBackend {
         id: &WorkspaceId,
         request: ExecRequest,
     ) -> Result<Execution, WorkspaceError> {
-        exec::start(&self.docker, id, request).await
+        exec::start(&self.docker, self.channel(&id.0), id, request).await
     }
 
     async fn list(&self) -> Result<Vec<WorkspaceInfo>, WorkspaceError> {
@@ -238,6 +260,19 @@ impl DockerBackend {
             _ => Ok(actual),
         }
     }
+}
+
+/// A new directory for one workspace's exec socket: `exec/<unique>` next to the helper binary
+/// (the manager's state directory; keep it short, a socket path must fit in 108 bytes).
+fn exec_dir(helper: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = helper.parent().unwrap_or_else(|| Path::new("/tmp"));
+    base.join("exec").join(format!(
+        "{:x}-{:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// The HTTP status of a daemon error response.

@@ -53,9 +53,10 @@ pub struct Limits {
     pub memory_bytes: i64,
     /// CPU limit in billionths of a CPU. Default 1 CPU (1_000_000_000).
     pub nano_cpus: i64,
-    /// `pids.max` for the whole sandbox. Under runsc this counts gVisor's own threads too: an
-    /// idle sandbox holds 38 tasks here and 43 after one exec, so the default 256 leaves about
-    /// 210 for the workload (a limit of 64 would leave about 20).
+    /// `pids.max` for the whole sandbox. Under runsc this counts gVisor's own host threads too,
+    /// which grow with the processes the workload created and ran at once: an idle sandbox
+    /// holds about 53 here, about 128 after dozens of execs or forks, about 200 after 8
+    /// concurrent processes (see the crate docs). Default 256.
     pub pids: i64,
     /// Size of the `/tmp` tmpfs in bytes. Default 64 MiB.
     pub tmp_bytes: u64,

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
 
+use super::channel::{EXEC_DIR_IN_CONTAINER, EXEC_SOCKET_NAME};
 use crate::backend::{CreateRequest, labels};
 use crate::{EGRESS_DIR_IN_CONTAINER, EGRESS_PROXY_PORT, HELPER_IN_CONTAINER, WorkspaceError};
 
@@ -24,6 +25,7 @@ pub(crate) fn hardened(
     request: &CreateRequest<'_>,
     runtime: &str,
     image_id: &str,
+    exec_dir: &Path,
 ) -> Result<ContainerCreateBody, WorkspaceError> {
     let spec = request.spec;
     let project_dir = project_dir(&spec.project_dir)?;
@@ -42,6 +44,8 @@ pub(crate) fn hardened(
     let mut binds = vec![
         format!("{}:/workspace:rw", project_dir.display()),
         format!("{}:{HELPER_IN_CONTAINER}:ro", path_str(request.helper)?),
+        // This workspace's exec socket, in a directory of its own: no other container sees it.
+        format!("{}:{EXEC_DIR_IN_CONTAINER}:ro", path_str(exec_dir)?),
     ];
     // Git runs hooks and honours `core.fsmonitor`/`core.sshCommand` from these: a workspace
     // must not plant commands that the operator's own git later runs on the host.
@@ -52,7 +56,11 @@ pub(crate) fn hardened(
         }
     }
     let mut env = vec!["HOME=/tmp".to_owned()];
-    let mut cmd = vec!["init".to_owned()];
+    let mut cmd = vec![
+        "init".to_owned(),
+        "--exec-socket".to_owned(),
+        format!("{EXEC_DIR_IN_CONTAINER}/{EXEC_SOCKET_NAME}"),
+    ];
     if let Some(dir) = request.egress_dir {
         binds.push(format!("{}:{EGRESS_DIR_IN_CONTAINER}:ro", path_str(dir)?));
         let proxy = format!("http://127.0.0.1:{EGRESS_PROXY_PORT}");

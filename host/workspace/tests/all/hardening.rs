@@ -60,13 +60,25 @@ const CASES: &[Case] = &[
         succeeds: false,
         output_contains: "No space left on device",
     },
-    // runsc applies the profile to the container's init (the helper) and its descendants; it
-    // does not apply it to `docker exec` processes (see the crate docs).
+    // runsc applies the profile to the container's init (the helper) and its descendants only
+    // (not to `docker exec` processes): every exec is spawned by the helper, so it is filtered.
     Case {
         name: "seccomp filters the sandbox's init",
         script: "grep Seccomp /proc/1/status",
         succeeds: true,
         output_contains: "Seccomp:\t2",
+    },
+    Case {
+        name: "seccomp filters an exec'd command",
+        script: "grep Seccomp /proc/self/status",
+        succeeds: true,
+        output_contains: "Seccomp:\t2",
+    },
+    Case {
+        name: "seccomp denies a listed syscall to an exec'd command",
+        script: "unshare -U true",
+        succeeds: false,
+        output_contains: "",
     },
     Case {
         name: "no proxy listening without a grant",
@@ -196,7 +208,15 @@ async fn the_daemon_records_the_hardened_configuration() {
         "{security:?}"
     );
     let binds = host.binds.unwrap_or_default();
-    assert_eq!(binds.len(), 2, "only the project and the helper: {binds:?}");
+    assert_eq!(
+        binds.len(),
+        3,
+        "only the project, the helper and the exec socket's directory: {binds:?}"
+    );
+    assert!(
+        binds.iter().any(|b| b.ends_with(":/.stockade/exec:ro")),
+        "the exec socket's directory is mounted read-only: {binds:?}"
+    );
     let labels = inspect.config.and_then(|c| c.labels).unwrap_or_default();
     for label in [
         "dev.stockade.owner",

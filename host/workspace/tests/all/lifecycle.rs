@@ -217,3 +217,58 @@ async fn a_restarted_server_removes_what_its_crashed_run_left() {
     drop(projects_kept);
     restarted.finish().await;
 }
+
+#[tokio::test]
+async fn the_exec_channel_serves_concurrent_execs_large_io_and_survives_its_server_dying() {
+    let mut env = test_env!(env());
+    let id = env.create("channel").await;
+    // Several at once: each takes the helper's idle connection and the helper dials the next.
+    let runs = (0..6).map(|i| {
+        env.run(
+            &id,
+            ExecRequest::new(["sh", "-c", &format!("sleep 0.5; echo run{i}")]),
+        )
+    });
+    let started = Instant::now();
+    let outs = futures_util::future::join_all(runs).await;
+    for (i, out) in outs.iter().enumerate() {
+        assert_eq!(out.stdout_text(), format!("run{i}\n"), "{out:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "they ran side by side: {:?}",
+        started.elapsed()
+    );
+
+    // A megabyte through stdin and back.
+    let input: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let out = env
+        .run(&id, ExecRequest::new(["cat"]).stdin(input.clone()))
+        .await;
+    assert_eq!(out.stdout.len(), input.len());
+    assert!(out.stdout == input, "stdin came back unchanged");
+
+    // A program that does not exist: 127 and a message, like a shell.
+    let out = env.run(&id, ExecRequest::new(["/no/such/program"])).await;
+    assert_eq!(
+        (out.outcome.status, out.outcome.exit_code),
+        (ExecStatus::Exited, Some(127)),
+        "{out:?}"
+    );
+    assert!(out.stderr_text().contains("/no/such/program"), "{out:?}");
+
+    // The commands are children of the exec server, which runs as the workspace user and is
+    // PID 1's child; killing it from inside only costs a restart.
+    let out = env
+        .sh(&id, "ps -o pid,ppid,user,args | grep '[h]elper serve'")
+        .await;
+    let text = out.stdout_text();
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(fields.get(1), Some(&"1"), "serve is PID 1's child: {text}");
+    let server_pid = fields[0].to_owned();
+    let out = env.sh(&id, &format!("kill -9 {server_pid}")).await;
+    assert_eq!(out.outcome.status, ExecStatus::WorkspaceDied, "{out:?}");
+    let out = env.sh(&id, "echo back").await;
+    assert_eq!(out.stdout_text(), "back\n", "{out:?}");
+    env.finish().await;
+}
