@@ -41,7 +41,7 @@ pub enum WorkspaceCommand {
         /// Memory limit in MiB (at most the server's).
         #[arg(long, value_name = "MIB")]
         memory_mib: Option<u64>,
-        /// pids.max (at most the server's; gVisor's own threads count, about 40).
+        /// pids.max (at most the server's; gVisor's own threads count too).
         #[arg(long)]
         pids: Option<u64>,
         /// An egress rule the workspace may reach (`https://host`, `http://10.0.0.0/8:8080`).

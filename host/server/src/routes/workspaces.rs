@@ -42,7 +42,7 @@ pub struct CreateWorkspace {
     /// Memory limit in MiB, at most the configured one.
     #[serde(default)]
     pub memory_mib: Option<u64>,
-    /// `pids.max`, at most the configured one (gVisor's own threads count, about 40).
+    /// `pids.max`, at most the configured one (gVisor's own threads count too).
     #[serde(default)]
     pub pids: Option<u64>,
     /// Egress rules the workspace may reach through the host-side proxy (`https://host`,
