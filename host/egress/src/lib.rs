@@ -58,6 +58,8 @@
 mod denial;
 mod destination;
 mod host;
+#[doc(hidden)]
+pub mod hostile_cases;
 mod policy;
 mod range;
 mod resolver;

@@ -9,25 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use stockade_egress::{Denial, Destination, EgressGrant, EgressPolicy, StaticResolver};
 
-/// The listen addresses of the server under test: loopback, an IPv4 wildcard and an IPv6
-/// wildcard listener.
-pub const OWN_ADDRESSES: &[&str] = &["127.0.0.1:7700", "0.0.0.0:7701", "[::]:7702"];
-/// A public address of the host the wildcard listeners also listen on.
-pub const LOCAL_IP: &str = "93.184.215.14";
-
-/// Every name and every address, on every port, for both HTTP schemes: the widest grant. The
-/// denied ranges and names must still hold under it.
-pub const ANY: &[&str] = &[
-    "http://*:*",
-    "https://*:*",
-    "http://0.0.0.0/0:*",
-    "http://[::/0]:*",
-    "https://0.0.0.0/0:*",
-    "https://[::/0]:*",
-];
-
-/// A resolver's scripted answers: name and addresses.
-pub type Answers<'a> = &'a [(&'a str, &'a [&'a str])];
+pub use stockade_egress::hostile_cases::{ANY, Answers, LOCAL_IP, OWN_ADDRESSES};
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap_or_else(|_| panic!("bad test address {s}"))

@@ -12,10 +12,10 @@ use tokio::net::TcpListener;
 use crate::harness::{env, resolver};
 use crate::test_env;
 
-const MARKER: &str = "hello-from-the-host-test-server";
+pub const MARKER: &str = "hello-from-the-host-test-server";
 
 /// A loopback HTTP server that answers every request with `MARKER` and counts connections.
-async fn upstream() -> (u16, Arc<AtomicUsize>) {
+pub async fn upstream() -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let hits = Arc::new(AtomicUsize::new(0));

@@ -3,6 +3,7 @@
 //! `CI` set, a missing daemon fails every test; elsewhere they skip with a loud message.
 
 mod egress;
+mod egress_table;
 mod hardening;
 mod harness;
 mod lifecycle;
