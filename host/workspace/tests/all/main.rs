@@ -7,3 +7,4 @@ mod egress_table;
 mod hardening;
 mod harness;
 mod lifecycle;
+mod runtime;
