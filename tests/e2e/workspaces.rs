@@ -256,7 +256,11 @@ fn agents_use_the_shell_tool_through_the_tool_call_path_with_granted_egress_only
         200,
         "PUT",
         "/v1/projects/p/grants/workspace/shell",
-        Some(&json!({ "egress": [format!("http://127.0.0.1:{port}")] })),
+        Some(&json!({ "egress": [
+            format!("http://127.0.0.1:{port}"),
+            // Even a rule naming the server's own listener does not open it.
+            format!("http://127.0.0.1:{}", server.addr.port()),
+        ] })),
     );
     let refused = admin.send(
         "PUT",
@@ -296,6 +300,11 @@ fn agents_use_the_shell_tool_through_the_tool_call_path_with_granted_egress_only
         (
             "another port on loopback",
             format!("http://127.0.0.1:{}/", port + 1),
+            "",
+        ),
+        (
+            "the server's own API, though granted",
+            format!("http://127.0.0.1:{}/healthz", server.addr.port()),
             "",
         ),
         (

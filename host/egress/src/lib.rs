@@ -60,6 +60,7 @@ mod destination;
 mod host;
 #[doc(hidden)]
 pub mod hostile_cases;
+mod local;
 mod policy;
 mod range;
 mod resolver;
@@ -68,6 +69,7 @@ mod rule;
 pub use denial::{Denial, DenialCode};
 pub use destination::{Destination, MAX_URL_LEN, SocketProtocol};
 pub use host::{DENIED_NAMES, DENIED_SUFFIXES, Host, denied_name, normalize_name};
+pub use local::local_ips;
 pub use policy::{Checked, EgressPolicy};
 pub use range::{DeniedRange, EmbeddedV4, RangeKind, denied_range};
 pub use resolver::{Lookup, Resolver, StaticResolver, SystemResolver};

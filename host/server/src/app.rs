@@ -59,6 +59,8 @@ pub struct AppState {
     pub workspaces: crate::workspaces::Workspaces,
     /// Name resolution for plugins' outbound requests.
     pub resolver: Arc<dyn Resolver>,
+    /// This host's addresses: the server's wildcard listener is refused by them too.
+    pub local_ips: Vec<std::net::IpAddr>,
     /// Each agent's outbound request rate, by `project/agent`.
     agent_rates: std::sync::Mutex<HashMap<String, Arc<AgentRate>>>,
     /// The encrypted secrets (sealed without the right master key).
@@ -138,11 +140,16 @@ impl AppState {
         let registry = crate::registry::RegistryHost::new(&config.registry, &config.data_dir)
             .map_err(|e| startup("registry", &e))?;
         let resolver: Arc<dyn Resolver> = Arc::new(SystemResolver::new());
+        let local_ips = stockade_egress::local_ips();
         let workspaces = crate::workspaces::Workspaces::start(
             &config.workspaces,
             &config.data_dir,
             config.mode,
-            Arc::clone(&resolver),
+            crate::workspaces::Network {
+                resolver: Arc::clone(&resolver),
+                own_addresses: vec![local_addr],
+                local_ips: local_ips.clone(),
+            },
         )
         .await;
         let webhook_secret = match &config.webhook_secret_file {
@@ -170,6 +177,7 @@ impl AppState {
             registry,
             workspaces,
             resolver,
+            local_ips,
             agent_rates: std::sync::Mutex::new(HashMap::new()),
             secrets,
             redactor: std::sync::RwLock::new(Arc::new(Redactor::new())),

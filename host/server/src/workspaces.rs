@@ -32,6 +32,27 @@ pub struct Workspaces {
     shells: tokio::sync::Mutex<HashMap<(String, String), WorkspaceId>>,
 }
 
+/// What the workspaces' egress proxies need to know about the network: how to resolve names,
+/// and the server's own addresses, which no grant opens.
+#[derive(Clone)]
+pub struct Network {
+    /// Resolves egress names host-side.
+    pub resolver: Arc<dyn Resolver>,
+    /// The server's listen addresses.
+    pub own_addresses: Vec<std::net::SocketAddr>,
+    /// This host's addresses (a wildcard listener is reachable by each).
+    pub local_ips: Vec<std::net::IpAddr>,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("own_addresses", &self.own_addresses)
+            .field("local_ips", &self.local_ips)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a create asks for beyond the defaults.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -52,9 +73,9 @@ impl Workspaces {
         config: &WorkspacesConfig,
         data_dir: &Path,
         mode: Mode,
-        resolver: Arc<dyn Resolver>,
+        network: Network,
     ) -> Self {
-        let manager = Self::connect(config, data_dir, mode, resolver).await;
+        let manager = Self::connect(config, data_dir, mode, network).await;
         match &manager {
             Ok(_) => tracing::info!("workspaces ready"),
             Err(reason) => tracing::warn!(%reason, "workspaces unavailable"),
@@ -71,7 +92,7 @@ impl Workspaces {
         config: &WorkspacesConfig,
         data_dir: &Path,
         mode: Mode,
-        resolver: Arc<dyn Resolver>,
+        network: Network,
     ) -> Result<Arc<WorkspaceManager<DockerBackend>>, String> {
         let runtime = match (config.runtime.as_str(), mode) {
             ("runsc", _) => RuntimeChoice::Gvisor("runsc".to_owned()),
@@ -100,7 +121,9 @@ impl Workspaces {
         let mut manager = ManagerConfig::new(instance.clone(), state_dir(&instance));
         manager.max_per_project = config.max_per_project;
         manager.idle_timeout = Duration::from_secs(config.idle_timeout_secs.max(1));
-        manager.resolver = resolver;
+        manager.resolver = network.resolver;
+        manager.own_addresses = network.own_addresses;
+        manager.local_ips = network.local_ips;
         WorkspaceManager::start(backend, manager)
             .await
             .map_err(|err| err.to_string())

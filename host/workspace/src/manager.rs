@@ -32,6 +32,12 @@ pub struct ManagerConfig {
     pub reap_interval: Duration,
     /// Resolves egress names host-side. Default [`SystemResolver`].
     pub resolver: Arc<dyn Resolver>,
+    /// The server's own listen addresses: never reachable through a workspace's egress proxy,
+    /// whatever the grant says (a wildcard listener also under `local_ips`). Default none.
+    pub own_addresses: Vec<std::net::SocketAddr>,
+    /// This host's addresses, for refusing a wildcard listener by its non-loopback address.
+    /// Default none.
+    pub local_ips: Vec<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for ManagerConfig {
@@ -55,6 +61,8 @@ impl ManagerConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             reap_interval: Duration::from_secs(30),
             resolver: Arc::new(SystemResolver::new()),
+            own_addresses: Vec::new(),
+            local_ips: Vec::new(),
         }
     }
 }
@@ -138,7 +146,11 @@ impl<B: WorkspaceBackend> WorkspaceManager<B> {
             Some(grant) => Some(EgressProxy::start(
                 &self.config.state_dir.join("egress").join(unique()),
                 format!("{}/{}", spec.project, spec.owner),
-                Arc::new(EgressPolicy::new(grant.clone())),
+                Arc::new(
+                    EgressPolicy::new(grant.clone())
+                        .with_own_addresses(self.config.own_addresses.clone())
+                        .with_local_ips(self.config.local_ips.clone()),
+                ),
                 self.config.resolver.clone(),
             )?),
             None => None,

@@ -98,7 +98,9 @@ impl GrantSpec {
 pub(crate) fn egress_policy(state: &AppState, spec: &GrantSpec) -> Result<EgressPolicy, ApiError> {
     let grant = EgressGrant::parse(&spec.egress)
         .map_err(|err| ApiError::bad_request("invalid_egress", err.to_string()))?;
-    Ok(EgressPolicy::new(grant).with_own_addresses(vec![state.local_addr]))
+    Ok(EgressPolicy::new(grant)
+        .with_own_addresses(vec![state.local_addr])
+        .with_local_ips(state.local_ips.clone()))
 }
 
 /// Checks each secret grant: a valid name, destinations that parse and lie within the grant's

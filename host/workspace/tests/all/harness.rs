@@ -109,6 +109,16 @@ impl TestEnvBuilder {
         self
     }
 
+    pub fn own_addresses(
+        mut self,
+        addresses: Vec<std::net::SocketAddr>,
+        local_ips: Vec<std::net::IpAddr>,
+    ) -> Self {
+        self.config.own_addresses = addresses;
+        self.config.local_ips = local_ips;
+        self
+    }
+
     pub fn max_per_project(mut self, n: usize) -> Self {
         self.config.max_per_project = n;
         self
