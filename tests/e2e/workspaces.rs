@@ -337,6 +337,30 @@ fn agents_use_the_shell_tool_through_the_tool_call_path_with_granted_egress_only
     assert_eq!(ids.len(), 1, "{ids:?}");
     let calls = admin.events("&kind=tool_call");
     assert!(calls.len() >= 7, "{calls:#?}");
+
+    // A fork bomb ends (at most) its own workspace: the call returns, the server keeps
+    // answering, and the agent's next call gets a fresh workspace.
+    let bomb = admin.call(
+        "p",
+        "coder",
+        "workspace.shell",
+        json!({ "command": "b() { b & b; }; b", "timeout_ms": 5000 }),
+    );
+    assert_eq!(bomb.status, 200, "{}", bomb.body);
+    let status: serde_json::Value = serde_json::from_str(&bomb.body).unwrap();
+    let status = status["output"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        status == "workspace_died" || status == "timed_out",
+        "the fork bomb ended as {status}: {}",
+        bomb.body
+    );
+    assert_eq!(server.get("/healthz").status, 200);
+    let after = shell("coder", "echo alive");
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert!(after.body.contains("alive"), "{}", after.body);
 }
 
 #[test]
