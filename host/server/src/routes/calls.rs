@@ -192,6 +192,14 @@ pub async fn call(
             denial.to_string(),
         ));
     }
+    let redaction = |place: &str, findings: &[Finding]| {
+        NewEvent::new(
+            kinds::REDACTION,
+            actor.clone(),
+            Some(project.name.clone()),
+            json!({ "tool": request.tool, "in": place, "findings": findings }),
+        )
+    };
     if request.tool == shell::SHELL_TOOL {
         let grant = grants::shell_grant(&state, &project.id).await?;
         let result = shell::run(
@@ -203,42 +211,22 @@ pub async fn call(
             &request.input,
         )
         .await;
-        let redactor = state.redactor();
-        return match result {
-            Ok(output) => {
-                let output_bytes = output.to_string().len();
-                let scrubbed = redactor.redact_json(&output);
-                if !scrubbed.is_clean() {
-                    state
-                        .record(NewEvent::new(
-                            kinds::REDACTION,
-                            actor.clone(),
-                            Some(project.name.clone()),
-                            json!({ "tool": request.tool, "in": "output", "findings": scrubbed.findings }),
-                        ))
-                        .await?;
-                }
-                let seq = state
-                    .record(event(
-                        json!({ "verdict": "allowed", "ok": true, "output_bytes": output_bytes }),
-                    ))
-                    .await?;
-                Ok(Json(CallResponse {
-                    output: scrubbed.value,
-                    duration_ms: started.elapsed().as_secs_f64() * 1e3,
-                    event_seq: seq,
-                }))
-            }
+        let outcome = match result {
+            Ok(output) => Ok(Settled {
+                bytes: output.to_string().len(),
+                value: output,
+                duration: started.elapsed(),
+            }),
             Err(err) => {
-                state
-                    .record(event(
-                        json!({ "verdict": "allowed", "ok": false, "code": err.code(),
-                                          "message": redactor.redact(err.message()).text }),
-                    ))
-                    .await?;
-                Err(err)
+                let (status, code) = (err.status(), err.code());
+                Err(Failed {
+                    code,
+                    message: err.message().to_owned(),
+                    error: Box::new(move |text| ApiError::new(status, code, text)),
+                })
             }
         };
+        return finish(&state, &state.redactor(), &event, &redaction, outcome).await;
     }
     let installed = snapshot.bundles.get(bundle_name).ok_or_else(|| {
         ApiError::new(
@@ -299,50 +287,78 @@ pub async fn call(
             ))
             .await?;
     }
-    let redaction = |place: &str, findings: &[Finding]| {
-        NewEvent::new(
-            kinds::REDACTION,
-            actor.clone(),
-            Some(project.name.clone()),
-            json!({ "tool": request.tool, "in": place, "findings": findings }),
-        )
-    };
     let log_findings = log_redaction.take();
     if !log_findings.is_empty() {
         state.record(redaction("log", &log_findings)).await?;
     }
-    match result {
-        Ok(output) => {
-            let output_bytes = output.output.len();
-            let value: Value =
-                serde_json::from_str(&output.output).unwrap_or(Value::String(output.output));
-            let scrubbed = redactor.redact_json(&value);
+    let outcome = match result {
+        Ok(output) => Ok(Settled {
+            bytes: output.output.len(),
+            value: serde_json::from_str(&output.output).unwrap_or(Value::String(output.output)),
+            duration: output.duration,
+        }),
+        Err(err) => Err(Failed {
+            code: err.code(),
+            message: err.to_string(),
+            error: Box::new(move |text| call_error(&err, text)),
+        }),
+    };
+    finish(&state, &redactor, &event, &redaction, outcome).await
+}
+
+/// A tool's output, before redaction.
+struct Settled {
+    value: Value,
+    /// Size of the output as the tool produced it.
+    bytes: usize,
+    duration: std::time::Duration,
+}
+
+/// A failed call, before redaction: its code, its message, and how to answer with the
+/// redacted message.
+struct Failed {
+    code: &'static str,
+    message: String,
+    error: Box<dyn FnOnce(String) -> ApiError + Send>,
+}
+
+/// The end of every tool call, plugin or `workspace.shell`: output or error message scrubbed
+/// (each scrub a `redaction` event), then the call's event, then the answer.
+async fn finish(
+    state: &AppState,
+    redactor: &Redactor,
+    event: &(dyn Fn(Value) -> NewEvent + Sync),
+    redaction: &(dyn Fn(&str, &[Finding]) -> NewEvent + Sync),
+    outcome: Result<Settled, Failed>,
+) -> Result<Json<CallResponse>, ApiError> {
+    match outcome {
+        Ok(settled) => {
+            let scrubbed = redactor.redact_json(&settled.value);
             if !scrubbed.is_clean() {
                 state
                     .record(redaction("output", &scrubbed.findings))
                     .await?;
             }
-            let value = scrubbed.value;
             let seq = state
                 .record(event(
-                    json!({ "verdict": "allowed", "ok": true, "output_bytes": output_bytes }),
+                    json!({ "verdict": "allowed", "ok": true, "output_bytes": settled.bytes }),
                 ))
                 .await?;
             Ok(Json(CallResponse {
-                output: value,
-                duration_ms: output.duration.as_secs_f64() * 1e3,
+                output: scrubbed.value,
+                duration_ms: settled.duration.as_secs_f64() * 1e3,
                 event_seq: seq,
             }))
         }
-        Err(err) => {
-            let scrubbed = redactor.redact(&err.to_string());
+        Err(failed) => {
+            let scrubbed = redactor.redact(&failed.message);
             if !scrubbed.is_clean() {
                 state.record(redaction("error", &scrubbed.findings)).await?;
             }
             state
-                .record(event(json!({ "verdict": "allowed", "ok": false, "code": err.code(), "message": scrubbed.text })))
+                .record(event(json!({ "verdict": "allowed", "ok": false, "code": failed.code, "message": scrubbed.text })))
                 .await?;
-            Err(call_error(&err, scrubbed.text))
+            Err((failed.error)(scrubbed.text))
         }
     }
 }
